@@ -1,0 +1,74 @@
+"""Run ansible-playbook against an environment's dynamic inventory and read its recap."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from disposable.console import run
+from disposable.errors import DisposableError
+from disposable.paths import ANSIBLE_DIR, INVENTORY_DIR, REPO_ROOT, venv_tool
+
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    host: str
+    ok: int
+    changed: int
+    unreachable: int
+    failed: int
+
+
+def inventory_file(env: str) -> Path:
+    path = INVENTORY_DIR / f"{env}.disposable.yml"
+    if not path.exists():
+        raise DisposableError(f"No inventory configuration for environment {env!r} ({path}).")
+    return path
+
+
+def ansible_env() -> dict[str, str]:
+    return {
+        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+def parse_recap(output: str) -> list[HostRecap]:
+    recap = output.split("PLAY RECAP", 1)[-1] if "PLAY RECAP" in output else ""
+    return [
+        HostRecap(m["host"], int(m["ok"]), int(m["changed"]), int(m["unreachable"]), int(m["failed"]))
+        for m in RECAP_LINE.finditer(recap)
+    ]
+
+
+def run_playbook(env: str, playbook: str = "site.yml", *, check: bool = False, diff: bool = False,
+                 limit: str | None = None, tags: str | None = None,
+                 extra_args: list[str] | None = None) -> list[HostRecap]:  # fmt: skip
+    argv = [venv_tool("ansible-playbook"), "-i", str(inventory_file(env)), str(ANSIBLE_DIR / playbook)]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    if limit:
+        argv += ["--limit", limit]
+    if tags:
+        argv += ["--tags", tags]
+    argv += extra_args or []
+    result = run(argv, label="ansible", env=ansible_env(), cwd=REPO_ROOT)
+    recap = parse_recap(result.output)
+    if result.returncode != 0 or not recap:
+        bad = [r.host for r in recap if r.failed or r.unreachable]
+        raise DisposableError(
+            f"ansible-playbook {playbook} failed (exit {result.returncode})"
+            + (f" on {', '.join(bad)}" if bad else "") + "; see the output above.",
+            "Fix the cause and rerun `invoke configure`: the roles are idempotent and converge from any state.",
+        )
+    return recap

@@ -1,0 +1,41 @@
+"""The Python half of ./bootstrap.sh: LXD daemon, storage pool, host image, Terraform engine
+and provider mirror. Idempotent; prints what it did and how long it took."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from disposable import image, lxd, mirror, prereqs
+from disposable.console import fmt_seconds, say
+from disposable.engine import find_engine
+from disposable.errors import DisposableError
+
+
+def setup() -> None:
+    prereqs.check_root()
+    prereqs.check_tools("lxd", "lxc", "debootstrap", "ssh", "ssh-keygen")
+    steps = [
+        ("LXD daemon", lxd.start_daemon),
+        ("LXD storage pool", lxd.ensure_storage_pool),
+        ("host image", image.ensure_image),
+        ("Terraform provider mirror", mirror.ensure_mirror),
+        ("Terraform engine", lambda: say(f"Terraform engine: {find_engine().describe()}")),
+    ]
+    for name, step in steps:
+        start = time.monotonic()
+        step()
+        say(f"[bootstrap] {name}: ok ({fmt_seconds(time.monotonic() - start)})")
+
+
+def main() -> int:
+    try:
+        setup()
+    except DisposableError as exc:
+        print(f"[bootstrap] ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""What `invoke lint/unit/integration/test/lock` run. CI runs `invoke test` (via .ci/run)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+
+from disposable import mirror
+from disposable.ansible import ansible_env
+from disposable.console import fmt_seconds, run, say, table
+from disposable.engine import find_engine
+from disposable.errors import DisposableError
+from disposable.paths import REPO_ROOT, TERRAFORM_DIR, venv_tool
+from disposable.terraform import fmt_check
+
+PY = sys.executable
+# Terraform roots that initialise offline (their providers are in the mirror).
+OFFLINE_STACKS = ["environments/local", "examples/lxd_single_host"]
+
+
+def _step(label: str, argv: list[str], env: dict[str, str] | None = None) -> bool:
+    say(f"--- {label}: {' '.join(argv)}")
+    return run(argv, label=label, cwd=REPO_ROOT, env=env).returncode == 0
+
+
+def terraform_validate(stack: str) -> bool:
+    engine = find_engine()
+    with tempfile.TemporaryDirectory(prefix="dml-validate-") as data_dir:
+        env = {"TF_CLI_CONFIG_FILE": str(mirror.ensure_mirror()), "TF_DATA_DIR": data_dir, "TF_IN_AUTOMATION": "1"}
+        chdir = f"-chdir={TERRAFORM_DIR / stack}"
+        return _step(f"tf init {stack}", [*engine.argv, chdir, "init", "-backend=false", "-input=false",
+                                          "-lockfile=readonly"], env) and \
+            _step(f"tf validate {stack}", [*engine.argv, chdir, "validate"], env)  # fmt: skip
+
+
+def lint() -> None:
+    results = {
+        "ruff": _step("ruff", [PY, "-m", "ruff", "check", "."]),
+        "ruff format": _step("ruff format", [PY, "-m", "ruff", "format", "--check", "."]),
+        "yamllint": _step("yamllint", [PY, "-m", "yamllint", "--strict", "."]),
+        "ansible-lint": _step("ansible-lint", [venv_tool("ansible-lint"), "--profile", "production", "--offline"],
+                              ansible_env()),  # fmt: skip
+        "terraform fmt": fmt_check(TERRAFORM_DIR),
+    }
+    for stack in OFFLINE_STACKS:
+        results[f"terraform validate {stack}"] = terraform_validate(stack)
+    say("Lint summary:\n" + table(["check", "result"], [[k, "ok" if v else "FAILED"] for k, v in results.items()]))
+    failed = [k for k, v in results.items() if not v]
+    if failed:
+        raise DisposableError(f"Lint failed: {', '.join(failed)}.")
+
+
+def _pytest(label: str, *args: str) -> None:
+    if not _step(label, [PY, "-m", "pytest", *args]):
+        raise DisposableError(f"{label} failed; see the pytest summary above.")
+
+
+def unit() -> None:
+    _pytest("unit tests", "-q", "tests/unit", "tests/service")
+
+
+def integration() -> None:
+    _pytest("integration tests", "-v", "-s", "tests/integration")
+
+
+def test_all() -> None:
+    """lint, unit, integration: every part runs even when an earlier one failed."""
+    outcomes: list[list[str]] = []
+    failed: list[str] = []
+    for name, step in (("lint", lint), ("unit", unit), ("integration", integration)):
+        start = time.monotonic()
+        try:
+            step()
+            outcomes.append([name, "ok", fmt_seconds(time.monotonic() - start)])
+        except DisposableError as exc:
+            failed.append(name)
+            outcomes.append([name, "FAILED", fmt_seconds(time.monotonic() - start)])
+            say(f"{name}: {exc}")
+    say("\nTest summary:\n" + table(["part", "result", "time"], outcomes))
+    if failed:
+        raise DisposableError(f"Failed: {', '.join(failed)}.")
+
+
+def lock() -> None:
+    compile_args = [PY, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
+                    "--strip-extras"]  # fmt: skip
+    ok = _step("lock service", [*compile_args, "-o", "service/requirements.txt", "service/requirements.in"])
+    ok = ok and _step("lock controller", [*compile_args, "-o", "requirements.txt", "requirements.in"])
+    if not ok:
+        raise DisposableError("Locking failed; see the output above.")

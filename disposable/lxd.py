@@ -1,0 +1,152 @@
+"""The local cloud's daemon: start it (PID 1 may not be systemd), initialise it, query it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from disposable.console import say
+from disposable.errors import DisposableError
+
+STORAGE_POOL = "disposable"
+ENV_LABEL = "user.disposable-ml.environment"
+LXD_LOG = Path("/var/log/lxd/lxd.log")
+
+
+def lxc(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    if shutil.which("lxc") is None:
+        raise DisposableError(
+            "The `lxc` client is not installed.", "Run ./bootstrap.sh setup (installs lxd and lxd-client)."
+        )
+    proc = subprocess.run(["lxc", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise DisposableError(f"lxc {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def daemon_running() -> bool:
+    if shutil.which("lxc") is None:
+        return False
+    try:
+        return lxc("query", "/1.0", check=False, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def require_daemon() -> None:
+    if shutil.which("lxc") is None:
+        raise DisposableError(
+            "LXD is not installed on this machine (no `lxc` command).",
+            "Run ./bootstrap.sh setup: it installs LXD from Debian and starts it.",
+        )
+    if not daemon_running():
+        raise DisposableError(
+            "The LXD daemon is not running (or this user may not talk to it).",
+            "Run ./bootstrap.sh setup to start it, or run as root / a member of the lxd group.",
+        )
+
+
+def start_daemon(timeout: int = 60) -> None:
+    """Start lxd without systemd when nothing is serving; reuse a running daemon."""
+    if daemon_running():
+        say("LXD daemon: already running, reusing it")
+        return
+    lxd_bin = shutil.which("lxd") or "/usr/bin/lxd"
+    if not os.path.exists(lxd_bin):
+        raise DisposableError("LXD is not installed.", "Run ./bootstrap.sh setup.")
+    if _systemd_is_pid1() and subprocess.run(
+        ["systemctl", "start", "lxd.socket", "lxd.service"], capture_output=True, check=False
+    ).returncode == 0:
+        say("LXD daemon: started with systemd")
+    else:
+        LXD_LOG.parent.mkdir(parents=True, exist_ok=True)
+        with open(os.devnull, "rb") as devnull, open(LXD_LOG.with_suffix(".stdout"), "ab") as log:
+            subprocess.Popen(
+                [lxd_bin, "--group", "lxd", f"--logfile={LXD_LOG}"],
+                stdin=devnull, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        say("LXD daemon: started in the background (no systemd)")
+    proc = subprocess.run([lxd_bin, "waitready", f"--timeout={timeout}"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DisposableError(
+            f"LXD did not become ready within {timeout}s: {proc.stderr.strip()}",
+            f"Look at {LXD_LOG}; a stale /var/lib/lxd/unix.socket or another lxd may be in the way.",
+        )
+
+
+def _systemd_is_pid1() -> bool:
+    try:
+        return Path("/proc/1/comm").read_text().strip() == "systemd"
+    except OSError:
+        return False
+
+
+def ensure_storage_pool(name: str = STORAGE_POOL) -> None:
+    """Create the project's own dir pool; an existing LXD setup is left untouched."""
+    if lxc("storage", "show", name, check=False).returncode == 0:
+        return
+    lxc("storage", "create", name, "dir")
+    say(f"LXD: created storage pool {name!r} (dir)")
+
+
+def image_exists(alias: str) -> bool:
+    return lxc("image", "show", f"local:{alias}", check=False).returncode == 0
+
+
+def import_image(meta: Path, rootfs: Path, alias: str) -> None:
+    lxc("image", "import", str(meta), str(rootfs), f"--alias={alias}", timeout=600)
+
+
+def list_project_images(prefix: str) -> list[str]:
+    images = json.loads(lxc("image", "list", "--format=json").stdout)
+    return [a["name"] for img in images for a in img.get("aliases", []) if a["name"].startswith(prefix)]
+
+
+def environment_instances(env: str) -> list[str]:
+    """Names of the containers labelled as belonging to `env`."""
+    instances = json.loads(lxc("list", "--format=json").stdout)
+    return sorted(i["name"] for i in instances if i.get("config", {}).get(ENV_LABEL) == env)
+
+
+# Terraform resource type -> the `lxc` object kind it manages.
+OBJECT_KINDS = {"lxd_container": "instance", "lxd_profile": "profile", "lxd_network": "network"}
+
+
+def object_exists(kind: str, name: str) -> bool:
+    """Does the LXD instance/profile/network exist? (`lxc <kind> show` for profile/network.)"""
+    args = ["info", name] if kind == "instance" else [kind, "show", name]
+    return lxc(*args, check=False).returncode == 0
+
+
+def delete_environment_leftovers(env: str) -> list[str]:
+    """Remove what a half-destroyed `env` left behind: labelled containers, its profile, its network.
+
+    Only resources carrying the environment's label or its exact `dml-<env>` names are touched.
+    """
+    removed = []
+    for name in environment_instances(env):
+        lxc("delete", "--force", name)
+        removed.append(f"container {name}")
+    prefix = f"dml-{env}"
+    if lxc("profile", "show", prefix, check=False).returncode == 0:
+        if lxc("profile", "delete", prefix, check=False).returncode == 0:
+            removed.append(f"profile {prefix}")
+    if lxc("network", "show", prefix, check=False).returncode == 0:
+        if lxc("network", "delete", prefix, check=False).returncode == 0:
+            removed.append(f"network {prefix}")
+    return removed
+
+
+def wait_for_address(name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = json.loads(lxc("query", f"/1.0/instances/{name}/state").stdout)
+        for iface in (state.get("network") or {}).values():
+            if any(a["family"] == "inet" and a["scope"] == "global" for a in iface["addresses"]):
+                return
+        time.sleep(1)
+    raise DisposableError(f"Container {name} got no IPv4 address within {timeout:.0f}s.")

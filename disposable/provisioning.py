@@ -1,0 +1,121 @@
+"""provision / plan / destroy for one environment, and the repairs they need.
+
+Repairs (each reported as it happens):
+- a container (or profile, network) deleted outside Terraform: the lxd provider fails refresh
+  with "Instance not found", so its address is removed from state before plan/apply and
+  Terraform re-creates it;
+- a half-destroyed environment (state gone, containers/profile/network left): the labelled
+  leftovers are removed before a fresh apply, and after destroy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from disposable import image, lxd, ssh
+from disposable.console import say, warn
+from disposable.contract import Contract, parse_outputs
+from disposable.environments import Environment
+from disposable.errors import DisposableError
+from disposable.paths import outputs_file
+from disposable.terraform import Terraform
+
+
+def terraform_for(
+    env: Environment,
+    variables: Mapping[str, str] | None = None,
+    lock_timeout: str = "60s",
+    need_image: bool = True,
+) -> Terraform:
+    values: dict[str, str] = {"ssh_public_key": ssh.public_key(env.name)}
+    if env.is_local:
+        lxd.require_daemon()
+        alias = image.image_alias()
+        if need_image and not lxd.image_exists(alias):
+            raise DisposableError(
+                f"The host image {alias} is not in LXD (the image recipe changed or was never built).",
+                "Run ./bootstrap.sh setup to build it.",
+            )
+        values["image"] = alias
+    values.update(variables or {})
+    return Terraform(env, values, lock_timeout=lock_timeout)
+
+
+def reconcile(tf: Terraform) -> None:
+    """Bring state and reality back in line before Terraform refreshes (local cloud only)."""
+    if not tf.environment.is_local:
+        return
+    resources = tf.state_resources()
+    for res in resources:
+        kind = lxd.OBJECT_KINDS.get(res["type"])
+        if kind and not lxd.object_exists(kind, res["values"]["name"]):
+            warn(f"LXD {kind} {res['values']['name']} was deleted outside Terraform; dropping {res['address']} "
+                 "from state so it is re-created")  # fmt: skip
+            tf.state_rm(res["address"])
+    if not resources:
+        leftovers = lxd.delete_environment_leftovers(tf.environment.name)
+        if leftovers:
+            warn(f"removed leftovers of a half-destroyed {tf.environment.name} environment: {', '.join(leftovers)}")
+
+
+def load_cached_contract(env: str) -> Contract | None:
+    path = outputs_file(env)
+    if not path.exists():
+        return None
+    try:
+        return parse_outputs(json.loads(path.read_text()))
+    except (ValueError, DisposableError):
+        return None
+
+
+def write_outputs(env: str, outputs: dict[str, object]) -> None:
+    path = outputs_file(env)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outputs, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def provision(env: Environment, variables: Mapping[str, str] | None = None, lock_timeout: str = "60s") -> Contract:
+    tf = terraform_for(env, variables, lock_timeout)
+    say(f"Terraform engine: {tf.engine.describe()}")
+    tf.init()
+    reconcile(tf)
+    previous = load_cached_contract(env.name)
+    tf.apply()
+    outputs = tf.outputs()
+    contract = parse_outputs(outputs)
+    write_outputs(env.name, outputs)
+    before = {h.name: h.instance_id for h in previous.hosts} if previous else {}
+    fresh = {h.name for h in contract.hosts if before.get(h.name) != h.instance_id}
+    ssh.wait_for_ssh(env.name, contract.hosts, fresh)
+    say(f"Provisioned {len(contract.hosts)} host(s): " + ", ".join(f"{h.name}={h.address}" for h in contract.hosts))
+    return contract
+
+
+def plan(env: Environment, variables: Mapping[str, str] | None = None, detailed_exitcode: bool = False) -> int:
+    tf = terraform_for(env, variables)
+    tf.init()
+    reconcile(tf)
+    return tf.plan(detailed_exitcode=detailed_exitcode)
+
+
+def destroy(env: Environment, lock_timeout: str = "60s") -> None:
+    tf = terraform_for(env, lock_timeout=lock_timeout, need_image=False)
+    tf.init()
+    reconcile(tf)
+    tf.destroy()
+    if env.is_local:
+        leftovers = lxd.delete_environment_leftovers(env.name)
+        if leftovers:
+            warn(f"removed resources Terraform did not know about: {', '.join(leftovers)}")
+    outputs_file(env.name).unlink(missing_ok=True)
+    ssh.known_hosts(env.name).unlink(missing_ok=True)
+    say(f"Environment {env.name} destroyed.")
+
+
+def unlock(env: Environment, lock_id: str) -> None:
+    tf = terraform_for(env, need_image=False)
+    tf.init()
+    tf.force_unlock(lock_id)

@@ -1,0 +1,145 @@
+"""Run Terraform for one environment: init/plan/apply/destroy/output, with clear errors.
+
+Everything the engine generates (data dir, local state, lock) lives in .state/<env>/.
+`terraform init` reads providers only from the filesystem mirror and refuses a provider
+that does not match the committed .terraform.lock.hcl.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from disposable import mirror
+from disposable.console import CommandResult, run
+from disposable.engine import Engine, find_engine
+from disposable.environments import Environment
+from disposable.errors import DisposableError
+from disposable.paths import state_dir
+
+LOCK_ERROR = "Error acquiring the state lock"
+INSTANCE_NOT_FOUND = re.compile(r"Instance not found", re.IGNORECASE)
+
+
+@dataclass
+class Terraform:
+    environment: Environment
+    variables: Mapping[str, str] = field(default_factory=dict)
+    lock_timeout: str = "60s"
+    engine: Engine = field(default_factory=find_engine)
+
+    @property
+    def state_file(self) -> Path:
+        return state_dir(self.environment.name) / "terraform.tfstate"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "TF_CLI_CONFIG_FILE": str(mirror.cli_config_path()),
+            "TF_DATA_DIR": str(state_dir(self.environment.name) / "tfdata"),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+        }
+        env.update({f"TF_VAR_{k}": v for k, v in self.variables.items()})
+        return env
+
+    def _run(self, *args: str, label: str, echo: bool = True) -> CommandResult:
+        return run([*self.engine.argv, f"-chdir={self.environment.stack}", *args],
+                   label=label, env=self.env(), echo=echo)  # fmt: skip
+
+    def _check(self, result: CommandResult, what: str) -> CommandResult:
+        if result.returncode == 0:
+            return result
+        if LOCK_ERROR in result.output:
+            who = re.search(r"Who:\s+(.*)", result.output)
+            created = re.search(r"Created:\s+(.*)", result.output)
+            lock_id = re.search(r"ID:\s+(\S+)", result.output)
+            raise DisposableError(
+                f"terraform {what}: the {self.environment.name} state is locked by another run"
+                f" ({who.group(1) if who else 'unknown'}, since {created.group(1) if created else '?'}); "
+                f"gave up after waiting {self.lock_timeout}. Nothing was changed.",
+                "Wait for the other run to finish and retry. If no other run is alive, release the lock with "
+                f"`invoke unlock --env {self.environment.name} --lock-id {lock_id.group(1) if lock_id else 'ID'}`.",
+            )
+        raise DisposableError(f"terraform {what} failed (exit {result.returncode}); see the output above.")
+
+    def init(self) -> None:
+        mirror.ensure_mirror()
+        result = self._run(
+            "init", "-input=false", "-no-color", "-lockfile=readonly", f"-backend-config=path={self.state_file}",
+            label="tf init", echo=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            print(result.output)
+            raise DisposableError(
+                "terraform init failed (output above).",
+                "Run ./bootstrap.sh setup to rebuild the provider mirror; if you changed provider versions, "
+                "update the stack's .terraform.lock.hcl with `invoke lock-providers`.",
+            )
+
+    def validate(self) -> None:
+        self._check(self._run("validate", "-no-color", label="tf validate"), "validate")
+
+    def plan(self, *, detailed_exitcode: bool = False, destroy: bool = False) -> int:
+        args = ["plan", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}"]
+        if detailed_exitcode:
+            args.append("-detailed-exitcode")
+        if destroy:
+            args.append("-destroy")
+        result = self._run(*args, label="tf plan")
+        if detailed_exitcode and result.returncode == 2:
+            return 2
+        self._check(result, "plan")
+        return 0
+
+    def apply(self) -> CommandResult:
+        return self._check(
+            self._run("apply", "-input=false", "-no-color", "-auto-approve", f"-lock-timeout={self.lock_timeout}",
+                      label="tf apply"), "apply")  # fmt: skip
+
+    def destroy(self) -> CommandResult:
+        return self._check(
+            self._run("destroy", "-input=false", "-no-color", "-auto-approve", f"-lock-timeout={self.lock_timeout}",
+                      label="tf destroy"), "destroy")  # fmt: skip
+
+    def outputs(self) -> dict[str, Any]:
+        result = self._run("output", "-json", label="tf output", echo=False)
+        self._check(result, "output")
+        return dict(json.loads(result.output[result.output.index("{"):]) if "{" in result.output else {})
+
+    def state_resources(self) -> list[dict[str, Any]]:
+        """Managed resources in state: [{address, type, values}], without refreshing."""
+        if not self.state_file.exists():
+            return []
+        result = self._run("show", "-json", "-no-color", label="tf show", echo=False)
+        self._check(result, "show")
+        text = result.output[result.output.index("{"):] if "{" in result.output else "{}"
+        values = json.loads(text).get("values") or {}
+        found: list[dict[str, Any]] = []
+
+        def walk(module: dict[str, Any]) -> None:
+            for res in module.get("resources", []):
+                if res.get("mode") == "managed":
+                    found.append({"address": res["address"], "type": res["type"], "values": res.get("values", {})})
+            for child in module.get("child_modules", []):
+                walk(child)
+
+        walk(values.get("root_module") or {})
+        return found
+
+    def state_rm(self, address: str) -> None:
+        self._check(self._run("state", "rm", "-no-color", f"-lock-timeout={self.lock_timeout}", address,
+                              label="tf state rm"), "state rm")  # fmt: skip
+
+    def force_unlock(self, lock_id: str) -> None:
+        self._check(self._run("force-unlock", "-force", lock_id, label="tf unlock"), "force-unlock")
+
+
+def fmt_check(path: Path, engine: Engine | None = None) -> bool:
+    """`terraform fmt -check` over a tree; prints the diff of any file that is not formatted."""
+    argv = (engine or find_engine()).argv
+    return run([*argv, "fmt", "-check", "-recursive", "-diff", str(path)], label="tf fmt").returncode == 0

@@ -1,0 +1,1 @@
+"""Benchmark: this service vs naive per-request inference vs the HTTP floor (vs LitServe)."""

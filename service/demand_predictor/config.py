@@ -1,0 +1,203 @@
+"""Service configuration: environment variables (prefix ``DP_``) over an optional file.
+
+Precedence (highest first): ``DP_*`` environment variables, the file named by
+``DP_CONFIG_FILE`` (JSON or TOML, keys are the lower-case names without prefix),
+built-in defaults. Every value is validated; a bad value raises ``ConfigError``
+with a message naming the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "DP_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """Raised for an invalid setting; the message is meant for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: Path = Path("model")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_batch: int = 64
+    max_rows: int = 256
+    queue_limit: int = 2048
+    max_inflight: int = 256
+    latency_budget_ms: float = 50.0
+    torch_threads: int = 1
+    device: str = "auto"
+    drain_timeout_s: float = 20.0
+    drain_grace_s: float = 1.0
+    max_body_bytes: int = 262_144
+    warmup_rounds: int = 3
+    expected_sha256: str = ""
+    log_level: str = "INFO"
+    access_log: bool = True
+
+    @property
+    def latency_budget_s(self) -> float:
+        return self.latency_budget_ms / 1000.0
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool):
+            raise TypeError("expected an integer")
+        number = int(value) if isinstance(value, int) else int(str(value).strip(), 10)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return check
+
+
+def _float_range(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise TypeError("expected a number")
+        number = float(value)
+        if not low <= number <= high:  # also rejects NaN
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return check
+
+
+def _choice(options: tuple[str, ...], upper: bool = False) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = str(value).strip()
+        text = text.upper() if upper else text.lower()
+        if text not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return text
+
+    return check
+
+
+def _sha256(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
+        raise ValueError("must be empty or 64 hexadecimal characters")
+    return text
+
+
+def _host(value: Any) -> str:
+    text = str(value).strip()
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("must be a non-empty host name or IP address")
+    return text
+
+
+def _boolean(value: Any) -> bool:
+    return value if isinstance(value, bool) else _parse_bool(str(value))
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "model_dir": lambda v: Path(str(v)),
+    "host": _host,
+    "port": _int_range(0, 65535),
+    "max_batch": _int_range(1, 4096),
+    "max_rows": _int_range(1, 10_000),
+    "queue_limit": _int_range(1, 1_000_000),
+    "max_inflight": _int_range(1, 100_000),
+    "latency_budget_ms": _float_range(1.0, 60_000.0),
+    "torch_threads": _int_range(1, 256),
+    "device": _choice(DEVICES),
+    "drain_timeout_s": _float_range(0.5, 3600.0),
+    "drain_grace_s": _float_range(0.0, 600.0),
+    "max_body_bytes": _int_range(1024, 64 * 1024 * 1024),
+    "warmup_rounds": _int_range(1, 1_000_000),
+    "expected_sha256": _sha256,
+    "log_level": _choice(LOG_LEVELS, upper=True),
+    "access_log": _boolean,
+}
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.upper()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"DP_CONFIG_FILE={path}: cannot read: {exc.strerror}") from exc
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(raw.decode("utf-8"))
+        elif path.suffix.lower() == ".json":
+            data = json.loads(raw)
+        else:
+            raise ConfigError(f"DP_CONFIG_FILE={path}: file name must end in .json or .toml")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"DP_CONFIG_FILE={path}: not valid {path.suffix[1:]}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"DP_CONFIG_FILE={path}: top level must be a table/object")
+    unknown = sorted(set(data) - set(_PARSERS))
+    if unknown:
+        raise ConfigError(
+            f"DP_CONFIG_FILE={path}: unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(sorted(_PARSERS))}"
+        )
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build validated settings from the environment (default ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    unknown_env = sorted(
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX)
+        and name != "DP_CONFIG_FILE"
+        and name[len(ENV_PREFIX) :].lower() not in _PARSERS
+    )
+    if unknown_env:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown_env)}; known: "
+            + ", ".join(env_name(k) for k in sorted(_PARSERS))
+        )
+    values: dict[str, Any] = {}
+    config_file = env.get("DP_CONFIG_FILE", "").strip()
+    if config_file:
+        for key, raw in _read_file(Path(config_file)).items():
+            values[key] = _convert(key, raw, f"{key} in {config_file}")
+    for key in _PARSERS:
+        name = env_name(key)
+        if name in env:
+            values[key] = _convert(key, env[name], name)
+    settings = Settings(**values)
+    return settings
+
+
+def _convert(key: str, raw: Any, where: str) -> Any:
+    try:
+        return _PARSERS[key](raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"invalid {where}={raw!r}: {exc}") from exc
+
+
+def describe() -> list[tuple[str, str]]:
+    """(environment variable, default) pairs, for documentation and --help."""
+    defaults = Settings()
+    return [(env_name(f.name), str(getattr(defaults, f.name))) for f in fields(Settings)]

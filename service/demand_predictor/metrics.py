@@ -1,0 +1,88 @@
+"""Prometheus metrics of one service instance (own registry, so tests can build many)."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+disable_created_metrics()  # drop the *_created series: less noise per scrape
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+)  # fmt: skip
+
+
+def batch_buckets(max_batch: int) -> tuple[float, ...]:
+    sizes = [1]
+    while sizes[-1] < max_batch:
+        sizes.append(min(sizes[-1] * 2, max_batch))
+    return tuple(float(s) for s in sizes)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, max_batch: int) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.request_duration = Histogram(
+            "dp_http_request_duration_seconds",
+            "HTTP request latency, by route template, method and status code.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "dp_queue_wait_seconds",
+            "Time a request spent queued before its batch started.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_duration = Histogram(
+            "dp_inference_duration_seconds",
+            "Time to run one batch (features, model, postprocessing).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "dp_batch_size_rows",
+            "Rows per executed batch.",
+            buckets=batch_buckets(max_batch),
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "dp_queue_depth_rows", "Rows waiting for the inference worker.", registry=r
+        )
+        self.inflight = Gauge(
+            "dp_inflight_requests", "Prediction requests being handled.", registry=r
+        )
+        self.rejections = Counter(
+            "dp_rejections_total", "Requests refused, by reason.", ["reason"], registry=r
+        )
+        self.model_info = Gauge(
+            "dp_model_info",
+            "Loaded model (value 1), labelled with name, version and weights sha256.",
+            ["name", "version", "sha256"],
+            registry=r,
+        )
+        self.ready = Gauge("dp_ready", "1 when the service accepts predictions.", registry=r)
+        self.ewma_row_seconds = Gauge(
+            "dp_service_time_per_row_seconds",
+            "EWMA of batch time / rows, per batch-size bucket (admission control input).",
+            ["bucket"],
+            registry=r,
+        )
+        self.warmup_batches = Counter(
+            "dp_warmup_batches_total", "Warm-up batches run before readiness.", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

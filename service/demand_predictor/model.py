@@ -1,0 +1,64 @@
+"""The demand network: zone embedding + numeric features -> three quantiles.
+
+The network predicts quantiles (5 %, 50 %, 95 %) of log1p(rides). Quantiles survive
+monotone transforms, so expm1 of them are the quantiles of the ride count: the median
+is the point prediction, the outer two the 90 % interval. The outer quantiles are the
+median minus/plus a softplus, so lower <= demand <= upper always holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    n_zones: int
+    n_features: int
+    zone_embedding: int = 8
+    hidden: int = 64
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Architecture:
+        return Architecture(**{k: int(v) for k, v in data.items()})
+
+
+class DemandNet(nn.Module):
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.zone_embedding = nn.Embedding(arch.n_zones, arch.zone_embedding)
+        self.body = nn.Sequential(
+            nn.Linear(arch.zone_embedding + arch.n_features, arch.hidden),
+            nn.ReLU(),
+            nn.Linear(arch.hidden, arch.hidden),
+            nn.ReLU(),
+            nn.Linear(arch.hidden, 3),
+        )
+
+    def forward(self, zones: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Quantiles of log1p(rides), shape (n, 3), ordered as QUANTILES."""
+        raw = self.body(torch.cat([self.zone_embedding(zones), features], dim=1))
+        median = raw[:, 1]
+        lower = median - nn.functional.softplus(raw[:, 0])
+        upper = median + nn.functional.softplus(raw[:, 2])
+        return torch.stack([lower, median, upper], dim=1)
+
+
+def pinball_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    q = torch.tensor(QUANTILES, dtype=pred.dtype, device=pred.device)
+    diff = target[:, None] - pred
+    return torch.maximum(q * diff, (q - 1) * diff).mean()
+
+
+def to_rides(log_quantiles: torch.Tensor) -> torch.Tensor:
+    """Quantiles of log1p(rides) -> quantiles of rides, clamped at zero."""
+    return torch.expm1(log_quantiles).clamp_min(0.0)

@@ -1,0 +1,113 @@
+"""Request schema, its validation, and conversion to feature columns.
+
+Validation is strict: JSON integers where integers are meant, no NaN/Infinity, physical
+ranges on weather, non-negative ride counts, no unknown fields. Checks that depend on
+the loaded model (zone id range, location inside the service area) run after parsing,
+vectorised, and report errors in the same format.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from demand_predictor.features import HISTORY, FeatureSpec, RawColumns, nearest_zone
+
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+MAX_RIDES = 1_000_000
+
+
+class Weather(BaseModel):
+    model_config = _STRICT
+    temperature_c: float = Field(ge=-60.0, le=60.0, description="air temperature, Celsius")
+    precipitation_mm_h: float = Field(ge=0.0, le=500.0, description="rain, mm per hour")
+    wind_speed_m_s: float = Field(ge=0.0, le=120.0, description="wind speed, m/s")
+
+
+class Instance(BaseModel):
+    """One prediction: where (zone_id, or lat+lon), when, weather, recent rides."""
+
+    model_config = _STRICT
+    zone_id: int | None = Field(default=None, ge=0, le=1_000_000)
+    lat: float | None = Field(default=None, ge=-90.0, le=90.0)
+    lon: float | None = Field(default=None, ge=-180.0, le=180.0)
+    hour: int = Field(ge=0, le=23, description="local hour of day")
+    day_of_week: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
+    weather: Weather
+    recent_rides: list[Annotated[int, Field(ge=0, le=MAX_RIDES)]] = Field(
+        min_length=HISTORY,
+        max_length=HISTORY,
+        description=f"rides in the zone in each of the last {HISTORY} 15-minute intervals, "
+        "oldest first",
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Instance:
+        has_zone = self.zone_id is not None
+        has_point = self.lat is not None or self.lon is not None
+        if has_zone and has_point:
+            raise ValueError("give either zone_id or lat+lon, not both")
+        if not has_zone and (self.lat is None or self.lon is None):
+            raise ValueError("give zone_id, or both lat and lon")
+        return self
+
+
+def request_adapter(max_rows: int) -> TypeAdapter[Any]:
+    class PredictRequest(BaseModel):
+        model_config = _STRICT
+        instances: list[Instance] = Field(min_length=1, max_length=max_rows)
+
+    return TypeAdapter(PredictRequest)
+
+
+def error_list(exc: ValidationError) -> list[dict[str, Any]]:
+    return exc.errors(include_url=False, include_input=False, include_context=False)
+
+
+def to_columns(instances: list[Instance]) -> RawColumns:
+    n = len(instances)
+    zone = np.fromiter((-1 if i.zone_id is None else i.zone_id for i in instances), np.int64, n)
+    nan = float("nan")
+    return RawColumns(
+        zone_id=zone,
+        lat=np.fromiter((nan if i.lat is None else i.lat for i in instances), np.float64, n),
+        lon=np.fromiter((nan if i.lon is None else i.lon for i in instances), np.float64, n),
+        hour=np.fromiter((i.hour for i in instances), np.int64, n),
+        day_of_week=np.fromiter((i.day_of_week for i in instances), np.int64, n),
+        temperature_c=np.fromiter((i.weather.temperature_c for i in instances), np.float64, n),
+        precipitation_mm_h=np.fromiter(
+            (i.weather.precipitation_mm_h for i in instances), np.float64, n
+        ),
+        wind_speed_m_s=np.fromiter((i.weather.wind_speed_m_s for i in instances), np.float64, n),
+        recent_rides=np.asarray([i.recent_rides for i in instances], dtype=np.float64).reshape(
+            n, HISTORY
+        ),
+    )
+
+
+def model_errors(columns: RawColumns, spec: FeatureSpec, max_km: float) -> list[dict[str, Any]]:
+    """Errors for rows the loaded model cannot serve (unknown zone, outside the area)."""
+    errors: list[dict[str, Any]] = []
+    for row in np.flatnonzero(columns.zone_id >= spec.n_zones):
+        errors.append(
+            {
+                "type": "zone_unknown",
+                "loc": ["instances", int(row), "zone_id"],
+                "msg": f"zone_id must be between 0 and {spec.n_zones - 1} for this model",
+            }
+        )
+    by_location = np.flatnonzero(columns.zone_id < 0)
+    if by_location.size:
+        _, dist = nearest_zone(columns.lat[by_location], columns.lon[by_location], spec)
+        for row, km in zip(by_location[dist > max_km], dist[dist > max_km], strict=True):
+            errors.append(
+                {
+                    "type": "outside_service_area",
+                    "loc": ["instances", int(row)],
+                    "msg": f"lat/lon is {km:.1f} km from the nearest zone; the service area "
+                    f"extends {max_km:.1f} km around the zone centroids",
+                }
+            )
+    return errors

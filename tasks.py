@@ -1,0 +1,173 @@
+"""invoke tasks: thin wrappers; the logic lives in the `disposable` package.
+
+    invoke --list            all tasks
+    invoke rebuild           destroy -> provision -> configure -> verify (local)
+    invoke provision --env local --var host_count=2
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Exit, task
+
+from disposable import checks, provisioning
+from disposable.environments import get_environment
+from disposable.errors import DisposableError
+
+ENV_HELP = {"env": "environment to act on (default: local)"}
+
+
+def reported(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn DisposableError into a clear message and a non-zero exit, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DisposableError as exc:
+            print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+            raise Exit(code=1) from None
+
+    return wrapper
+
+
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    from disposable.tfvars import parse_var_pairs
+
+    return parse_var_pairs(pairs)
+
+
+@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)",
+            "lock_timeout": "how long to wait for another run's state lock (e.g. 60s, 0s)"},
+      iterable=["var"])  # fmt: skip
+@reported
+def provision(c, env="local", var=None, lock_timeout="60s"):  # type: ignore[no-untyped-def]
+    """Create or update the environment's hosts (terraform init + apply), write the inventory outputs."""
+    provisioning.provision(get_environment(env), parse_vars(var or []), lock_timeout=lock_timeout)
+
+
+@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)"}, iterable=["var"])
+@reported
+def plan(c, env="local", var=None):  # type: ignore[no-untyped-def]
+    """Show what provision would change (terraform plan)."""
+    provisioning.plan(get_environment(env), parse_vars(var or []))
+
+
+@task(help={**ENV_HELP, "check": "dry run (--check)", "diff": "show file diffs", "limit": "limit to hosts",
+            "tags": "only these role tags"})  # fmt: skip
+@reported
+def configure(c, env="local", check=False, diff=False, limit=None, tags=None):  # type: ignore[no-untyped-def]
+    """Converge the hosts to the spec with Ansible (site.yml over the dynamic inventory)."""
+    from disposable import configuring
+
+    configuring.configure(get_environment(env), check=check, diff=diff, limit=limit, tags=tags)
+
+
+@task(help=ENV_HELP)
+@reported
+def verify(c, env="local"):  # type: ignore[no-untyped-def]
+    """Check every host against its spec (testinfra) and the service's health endpoint."""
+    from disposable.verify import verify as run_verify
+
+    run_verify(get_environment(env).name)
+
+
+@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)"}, iterable=["var"])
+@reported
+def rebuild(c, env="local", var=None):  # type: ignore[no-untyped-def]
+    """destroy -> provision -> configure -> verify, with per-stage timings and a summary."""
+    from disposable import rebuilding
+
+    if not rebuilding.rebuild(get_environment(env), parse_vars(var or [])):
+        raise Exit(code=1)
+
+
+@task(help={**ENV_HELP, "lock_timeout": "how long to wait for another run's state lock"})
+@reported
+def destroy(c, env="local", lock_timeout="60s"):  # type: ignore[no-untyped-def]
+    """Destroy everything the environment created (and leftovers of a half-destroyed one)."""
+    provisioning.destroy(get_environment(env), lock_timeout=lock_timeout)
+
+
+@task(help={**ENV_HELP, "lock_id": "the lock ID Terraform printed"})
+@reported
+def unlock(c, env="local", lock_id=""):  # type: ignore[no-untyped-def]
+    """Release a stale Terraform state lock (only when no other run is alive)."""
+    provisioning.unlock(get_environment(env), lock_id)
+
+
+@task(help={**ENV_HELP, "host": "host name (default: the first host)"})
+@reported
+def ssh(c, host="", env="local"):  # type: ignore[no-untyped-def]
+    """Open an SSH session on a host, with the environment's key and known_hosts. Extra args after --."""
+    from disposable import status as status_mod
+
+    status_mod.ssh_into(get_environment(env).name, host, list(c.config.get("remainder", []) or []))
+
+
+@task(help=ENV_HELP)
+@reported
+def status(c, env="local"):  # type: ignore[no-untyped-def]
+    """Show the environment's hosts, their reachability and service health."""
+    from disposable import status as status_mod
+
+    status_mod.show(get_environment(env))
+
+
+@task(help={**ENV_HELP, "source": "cache, live or auto"})
+@reported
+def inventory(c, env="local", source="auto"):  # type: ignore[no-untyped-def]
+    """Print the dynamic inventory as JSON (what Ansible sees)."""
+    import json
+
+    from disposable.inventory import build, load_contract
+
+    print(json.dumps(build(load_contract(get_environment(env).name, source)), indent=2))
+
+
+@task
+@reported
+def setup(c):  # type: ignore[no-untyped-def]
+    """Start LXD, build the host image, prepare Terraform (what ./bootstrap.sh setup does after apt and venv)."""
+    from disposable.bootstrap import setup as run_setup
+
+    run_setup()
+
+
+@task
+@reported
+def lint(c):  # type: ignore[no-untyped-def]
+    """ruff, yamllint, ansible-lint, terraform fmt -check and validate."""
+    checks.lint()
+
+
+@task
+@reported
+def unit(c):  # type: ignore[no-untyped-def]
+    """Unit tests (no containers)."""
+    checks.unit()
+
+
+@task
+@reported
+def integration(c):  # type: ignore[no-untyped-def]
+    """Integration tests: real LXD containers, real Terraform, real Ansible (minutes)."""
+    checks.integration()
+
+
+@task
+@reported
+def test(c):  # type: ignore[no-untyped-def]
+    """Everything CI runs: lint, unit tests, then the integration tests (a real rebuild + destroy)."""
+    checks.test_all()
+
+
+@task
+@reported
+def lock(c):  # type: ignore[no-untyped-def]
+    """Regenerate the hash-locked requirements files after editing a *.in file."""
+    checks.lock()

@@ -1,0 +1,60 @@
+locals {
+  prefix     = "dml-${var.environment}"
+  prefix_len = split("/", var.network_cidr)[1]
+  hosts = {
+    for i in range(var.host_count) : format("%s-%d", local.prefix, i + 1) => {
+      address = cidrhost(var.network_cidr, var.first_host_number + i)
+    }
+  }
+}
+
+resource "lxd_profile" "host" {
+  name        = local.prefix
+  description = "disposable-ml ${var.environment} hosts: CPU/memory limits, root disk, NIC"
+
+  config = {
+    "limits.cpu"    = tostring(var.cpu_limit)
+    "limits.memory" = var.memory_limit
+  }
+
+  device {
+    name = "root"
+    type = "disk"
+    properties = {
+      path = "/"
+      pool = var.storage_pool
+    }
+  }
+}
+
+resource "lxd_container" "host" {
+  for_each = local.hosts
+
+  name             = each.key
+  image            = var.image
+  profiles         = [lxd_profile.host.name]
+  wait_for_network = true
+
+  config = {
+    "user.disposable-ml.environment" = var.environment
+    "user.disposable-ml.managed-by"  = "terraform"
+  }
+
+  device {
+    name = "eth0"
+    type = "nic"
+    properties = {
+      network        = var.network_name
+      "ipv4.address" = each.value.address
+    }
+  }
+
+  file {
+    content            = "${trimspace(var.ssh_public_key)}\n"
+    target_file        = "/home/${var.ssh_user}/.ssh/authorized_keys"
+    uid                = var.ssh_user_uid
+    gid                = var.ssh_user_uid
+    mode               = "0600"
+    create_directories = true
+  }
+}
