@@ -1,8 +1,8 @@
 """invoke tasks: thin wrappers; the logic lives in the `disposable` package.
 
-    invoke --list            all tasks
-    invoke rebuild           destroy -> provision -> configure -> verify (local)
-    invoke provision --env local --var host_count=2
+invoke --list            all tasks
+invoke rebuild           destroy -> provision -> configure -> verify (local)
+invoke provision --env local --var host_count=2
 """
 
 from __future__ import annotations
@@ -41,9 +41,14 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return parse_var_pairs(pairs)
 
 
-@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)",
-            "lock_timeout": "how long to wait for another run's state lock (e.g. 60s, 0s)"},
-      iterable=["var"])  # fmt: skip
+@task(
+    help={
+        **ENV_HELP,
+        "var": "Terraform variable NAME=VALUE (repeatable)",
+        "lock_timeout": "how long to wait for another run's state lock (e.g. 60s, 0s)",
+    },
+    iterable=["var"],
+)
 @reported
 def provision(c, env="local", var=None, lock_timeout="60s"):  # type: ignore[no-untyped-def]
     """Create or update the environment's hosts (terraform init + apply), write the inventory outputs."""
@@ -57,8 +62,15 @@ def plan(c, env="local", var=None):  # type: ignore[no-untyped-def]
     provisioning.plan(get_environment(env), parse_vars(var or []))
 
 
-@task(help={**ENV_HELP, "check": "dry run (--check)", "diff": "show file diffs", "limit": "limit to hosts",
-            "tags": "only these role tags"})  # fmt: skip
+@task(
+    help={
+        **ENV_HELP,
+        "check": "dry run (--check)",
+        "diff": "show file diffs",
+        "limit": "limit to hosts",
+        "tags": "only these role tags",
+    }
+)
 @reported
 def configure(c, env="local", check=False, diff=False, limit=None, tags=None):  # type: ignore[no-untyped-def]
     """Converge the hosts to the spec with Ansible (site.yml over the dynamic inventory)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,9 @@ def inventory_file(env: str) -> Path:
 
 
 def ansible_env() -> dict[str, str]:
+    venv_bin = str(Path(sys.executable).parent)
     return {
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
         "PYTHONPATH": str(REPO_ROOT),
@@ -49,9 +53,16 @@ def parse_recap(output: str) -> list[HostRecap]:
     ]
 
 
-def run_playbook(env: str, playbook: str = "site.yml", *, check: bool = False, diff: bool = False,
-                 limit: str | None = None, tags: str | None = None,
-                 extra_args: list[str] | None = None) -> list[HostRecap]:  # fmt: skip
+def run_playbook(
+    env: str,
+    playbook: str = "site.yml",
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: str | None = None,
+    extra_args: list[str] | None = None,
+) -> list[HostRecap]:
     argv = [venv_tool("ansible-playbook"), "-i", str(inventory_file(env)), str(ANSIBLE_DIR / playbook)]
     if check:
         argv.append("--check")
@@ -68,7 +79,8 @@ def run_playbook(env: str, playbook: str = "site.yml", *, check: bool = False, d
         bad = [r.host for r in recap if r.failed or r.unreachable]
         raise DisposableError(
             f"ansible-playbook {playbook} failed (exit {result.returncode})"
-            + (f" on {', '.join(bad)}" if bad else "") + "; see the output above.",
+            + (f" on {', '.join(bad)}" if bad else "")
+            + "; see the output above.",
             "Fix the cause and rerun `invoke configure`: the roles are idempotent and converge from any state.",
         )
     return recap

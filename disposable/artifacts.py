@@ -54,10 +54,22 @@ def wheelhouse() -> Path:
     tmp = BUILD_DIR / "wheelhouse.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--require-hashes", "-r", str(SERVICE_REQUIREMENTS), "-d", str(tmp)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "-r",
+            str(SERVICE_REQUIREMENTS),
+            "-d",
+            str(tmp),
+        ],
         check=False,
-    )  # fmt: skip
+    )
     if proc.returncode != 0:
         raise DisposableError(
             "Could not build the service wheelhouse (see pip's output above).",

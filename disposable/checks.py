@@ -29,9 +29,11 @@ def terraform_validate(stack: str) -> bool:
     with tempfile.TemporaryDirectory(prefix="dml-validate-") as data_dir:
         env = {"TF_CLI_CONFIG_FILE": str(mirror.ensure_mirror()), "TF_DATA_DIR": data_dir, "TF_IN_AUTOMATION": "1"}
         chdir = f"-chdir={TERRAFORM_DIR / stack}"
-        return _step(f"tf init {stack}", [*engine.argv, chdir, "init", "-backend=false", "-input=false",
-                                          "-lockfile=readonly"], env) and \
-            _step(f"tf validate {stack}", [*engine.argv, chdir, "validate"], env)  # fmt: skip
+        return _step(
+            f"tf init {stack}",
+            [*engine.argv, chdir, "init", "-backend=false", "-input=false", "-lockfile=readonly"],
+            env,
+        ) and _step(f"tf validate {stack}", [*engine.argv, chdir, "validate"], env)
 
 
 def lint() -> None:
@@ -39,8 +41,9 @@ def lint() -> None:
         "ruff": _step("ruff", [PY, "-m", "ruff", "check", "."]),
         "ruff format": _step("ruff format", [PY, "-m", "ruff", "format", "--check", "."]),
         "yamllint": _step("yamllint", [PY, "-m", "yamllint", "--strict", "."]),
-        "ansible-lint": _step("ansible-lint", [venv_tool("ansible-lint"), "--profile", "production", "--offline"],
-                              ansible_env()),  # fmt: skip
+        "ansible-lint": _step(
+            "ansible-lint", [venv_tool("ansible-lint"), "--profile", "production", "--offline"], ansible_env()
+        ),
         "terraform fmt": fmt_check(TERRAFORM_DIR),
     }
     for stack in OFFLINE_STACKS:
@@ -83,8 +86,7 @@ def test_all() -> None:
 
 
 def lock() -> None:
-    compile_args = [PY, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
-                    "--strip-extras"]  # fmt: skip
+    compile_args = [PY, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe", "--strip-extras"]
     ok = _step("lock service", [*compile_args, "-o", "service/requirements.txt", "service/requirements.in"])
     ok = ok and _step("lock controller", [*compile_args, "-o", "requirements.txt", "requirements.in"])
     if not ok:

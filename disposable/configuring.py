@@ -9,8 +9,9 @@ from disposable.environments import Environment
 from disposable.inventory import load_contract
 
 
-def configure(env: Environment, *, check: bool = False, diff: bool = False, limit: str | None = None,
-              tags: str | None = None) -> list[HostRecap]:  # fmt: skip
+def configure(
+    env: Environment, *, check: bool = False, diff: bool = False, limit: str | None = None, tags: str | None = None
+) -> list[HostRecap]:
     load_contract(env.name)  # fails early and clearly when the environment was never provisioned
     artifacts.build_all()
     recap = run_playbook(env.name, "site.yml", check=check, diff=diff, limit=limit, tags=tags)

@@ -90,10 +90,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain-text table with aligned columns."""
     widths = [len(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(str(cell))) for w, cell in zip(widths, row)]
+        widths = [max(w, len(str(cell))) for w, cell in zip(widths, row, strict=True)]
     out = [
-        " | ".join(str(h).ljust(w) for h, w in zip(headers, widths)),
+        " | ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)),
         "-+-".join("-" * w for w in widths),
     ]
-    out += [" | ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    out += [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(out)

@@ -72,8 +72,7 @@ def _unwrap(outputs: dict[str, Any], key: str) -> Any:
     if key not in outputs:
         raise ContractError(
             f"Terraform outputs lack the {key!r} output required by the output contract.",
-            "Every environment root must expose contract_version, environment and hosts "
-            "(see docs/output-contract.md).",
+            "Every environment root must expose contract_version, environment and hosts (see docs/output-contract.md).",
         )
     value = outputs[key]
     if isinstance(value, dict) and "value" in value and set(value) <= {"value", "type", "sensitive"}:

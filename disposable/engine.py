@@ -42,9 +42,7 @@ def parse_version(text: str) -> tuple[int, int, int]:
 def _probe(argv: list[str]) -> str | None:
     """The engine's version, or None when it does not run."""
     try:
-        proc = subprocess.run(
-            [*argv, "version", "-json"], capture_output=True, text=True, timeout=60, check=False
-        )
+        proc = subprocess.run([*argv, "version", "-json"], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:

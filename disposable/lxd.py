@@ -58,17 +58,24 @@ def start_daemon(timeout: int = 60) -> None:
     lxd_bin = shutil.which("lxd") or "/usr/bin/lxd"
     if not os.path.exists(lxd_bin):
         raise DisposableError("LXD is not installed.", "Run ./bootstrap.sh setup.")
-    if _systemd_is_pid1() and subprocess.run(
-        ["systemctl", "start", "lxd.socket", "lxd.service"], capture_output=True, check=False
-    ).returncode == 0:
+    if (
+        _systemd_is_pid1()
+        and subprocess.run(
+            ["systemctl", "start", "lxd.socket", "lxd.service"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         say("LXD daemon: started with systemd")
     else:
         LXD_LOG.parent.mkdir(parents=True, exist_ok=True)
         with open(os.devnull, "rb") as devnull, open(LXD_LOG.with_suffix(".stdout"), "ab") as log:
             subprocess.Popen(
                 [lxd_bin, "--group", "lxd", f"--logfile={LXD_LOG}"],
-                stdin=devnull, stdout=log, stderr=log, start_new_session=True,
-            )  # fmt: skip
+                stdin=devnull,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         say("LXD daemon: started in the background (no systemd)")
     proc = subprocess.run([lxd_bin, "waitready", f"--timeout={timeout}"], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -132,12 +139,9 @@ def delete_environment_leftovers(env: str) -> list[str]:
         lxc("delete", "--force", name)
         removed.append(f"container {name}")
     prefix = f"dml-{env}"
-    if lxc("profile", "show", prefix, check=False).returncode == 0:
-        if lxc("profile", "delete", prefix, check=False).returncode == 0:
-            removed.append(f"profile {prefix}")
-    if lxc("network", "show", prefix, check=False).returncode == 0:
-        if lxc("network", "delete", prefix, check=False).returncode == 0:
-            removed.append(f"network {prefix}")
+    for kind in ("profile", "network"):
+        if object_exists(kind, prefix) and lxc(kind, "delete", prefix, check=False).returncode == 0:
+            removed.append(f"{kind} {prefix}")
     return removed
 
 

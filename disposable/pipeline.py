@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from disposable.console import fmt_seconds, say, table
 from disposable.errors import DisposableError
@@ -48,7 +48,7 @@ def run_stages(title: str, env: str, stages: Sequence[tuple[str, Callable[[], ob
     record = {
         "title": title,
         "environment": env,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "succeeded": not failed,
         "total_seconds": round(total, 1),
         "stages": [asdict(r) | {"seconds": round(r.seconds, 1)} for r in results],

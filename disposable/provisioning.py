@@ -51,8 +51,10 @@ def reconcile(tf: Terraform) -> None:
     for res in resources:
         kind = lxd.OBJECT_KINDS.get(res["type"])
         if kind and not lxd.object_exists(kind, res["values"]["name"]):
-            warn(f"LXD {kind} {res['values']['name']} was deleted outside Terraform; dropping {res['address']} "
-                 "from state so it is re-created")  # fmt: skip
+            warn(
+                f"LXD {kind} {res['values']['name']} was deleted outside Terraform; dropping {res['address']} "
+                "from state so it is re-created"
+            )
             tf.state_rm(res["address"])
     if not resources:
         leftovers = lxd.delete_environment_leftovers(tf.environment.name)

@@ -11,12 +11,16 @@ from disposable.verify import verify
 
 
 def rebuild_stages(env: Environment, variables: Mapping[str, str]) -> list[StageResult]:
-    return run_stages("rebuild", env.name, [
-        ("destroy", lambda: provisioning.destroy(env)),
-        ("provision", lambda: provisioning.provision(env, variables)),
-        ("configure", lambda: configuring.configure(env)),
-        ("verify", lambda: verify(env.name)),
-    ])  # fmt: skip
+    return run_stages(
+        "rebuild",
+        env.name,
+        [
+            ("destroy", lambda: provisioning.destroy(env)),
+            ("provision", lambda: provisioning.provision(env, variables)),
+            ("configure", lambda: configuring.configure(env)),
+            ("verify", lambda: verify(env.name)),
+        ],
+    )
 
 
 def rebuild(env: Environment, variables: Mapping[str, str]) -> bool:

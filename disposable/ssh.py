@@ -51,17 +51,28 @@ def public_key(env: str) -> str:
 def options(env: str, *, accept_new: bool = False, batch: bool = True) -> list[str]:
     """ssh -o options for this environment. accept_new only for freshly created hosts."""
     opts = [
-        "-o", f"UserKnownHostsFile={known_hosts(env)}",
-        "-o", f"StrictHostKeyChecking={'accept-new' if accept_new else 'yes'}",
-        "-o", "IdentitiesOnly=yes",
-        "-o", "ConnectTimeout=5",
-    ]  # fmt: skip
+        "-o",
+        f"UserKnownHostsFile={known_hosts(env)}",
+        "-o",
+        f"StrictHostKeyChecking={'accept-new' if accept_new else 'yes'}",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "ConnectTimeout=5",
+    ]
     return [*opts, "-o", "BatchMode=yes"] if batch else opts
 
 
 def ssh_argv(env: str, host: Host, *, accept_new: bool = False, batch: bool = True) -> list[str]:
-    return ["ssh", "-i", str(private_key(env)), *options(env, accept_new=accept_new, batch=batch),
-            "-p", str(host.ssh_port), f"{host.ssh_user}@{host.address}"]  # fmt: skip
+    return [
+        "ssh",
+        "-i",
+        str(private_key(env)),
+        *options(env, accept_new=accept_new, batch=batch),
+        "-p",
+        str(host.ssh_port),
+        f"{host.ssh_user}@{host.address}",
+    ]
 
 
 def forget(env: str, address: str) -> None:

@@ -32,8 +32,10 @@ def _ready(host: Host) -> str:
 
 def show(env: Environment) -> None:
     contract = load_contract(env.name)
-    rows = [[h.name, h.address, h.zone, f"{h.gpu_count}x {h.gpu_type}", ",".join(h.groups),
-             _ssh_ok(env.name, h), _ready(h)] for h in contract.hosts]  # fmt: skip
+    rows = [
+        [h.name, h.address, h.zone, f"{h.gpu_count}x {h.gpu_type}", ",".join(h.groups), _ssh_ok(env.name, h), _ready(h)]
+        for h in contract.hosts
+    ]
     say(table(["host", "address", "zone", "gpu", "groups", "ssh", "readyz"], rows))
 
 

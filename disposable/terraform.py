@@ -48,8 +48,9 @@ class Terraform:
         return env
 
     def _run(self, *args: str, label: str, echo: bool = True) -> CommandResult:
-        return run([*self.engine.argv, f"-chdir={self.environment.stack}", *args],
-                   label=label, env=self.env(), echo=echo)  # fmt: skip
+        return run(
+            [*self.engine.argv, f"-chdir={self.environment.stack}", *args], label=label, env=self.env(), echo=echo
+        )
 
     def _check(self, result: CommandResult, what: str) -> CommandResult:
         if result.returncode == 0:
@@ -70,9 +71,14 @@ class Terraform:
     def init(self) -> None:
         mirror.ensure_mirror()
         result = self._run(
-            "init", "-input=false", "-no-color", "-lockfile=readonly", f"-backend-config=path={self.state_file}",
-            label="tf init", echo=False,
-        )  # fmt: skip
+            "init",
+            "-input=false",
+            "-no-color",
+            "-lockfile=readonly",
+            f"-backend-config=path={self.state_file}",
+            label="tf init",
+            echo=False,
+        )
         if result.returncode != 0:
             print(result.output)
             raise DisposableError(
@@ -98,18 +104,34 @@ class Terraform:
 
     def apply(self) -> CommandResult:
         return self._check(
-            self._run("apply", "-input=false", "-no-color", "-auto-approve", f"-lock-timeout={self.lock_timeout}",
-                      label="tf apply"), "apply")  # fmt: skip
+            self._run(
+                "apply",
+                "-input=false",
+                "-no-color",
+                "-auto-approve",
+                f"-lock-timeout={self.lock_timeout}",
+                label="tf apply",
+            ),
+            "apply",
+        )
 
     def destroy(self) -> CommandResult:
         return self._check(
-            self._run("destroy", "-input=false", "-no-color", "-auto-approve", f"-lock-timeout={self.lock_timeout}",
-                      label="tf destroy"), "destroy")  # fmt: skip
+            self._run(
+                "destroy",
+                "-input=false",
+                "-no-color",
+                "-auto-approve",
+                f"-lock-timeout={self.lock_timeout}",
+                label="tf destroy",
+            ),
+            "destroy",
+        )
 
     def outputs(self) -> dict[str, Any]:
         result = self._run("output", "-json", label="tf output", echo=False)
         self._check(result, "output")
-        return dict(json.loads(result.output[result.output.index("{"):]) if "{" in result.output else {})
+        return dict(json.loads(result.output[result.output.index("{") :]) if "{" in result.output else {})
 
     def state_resources(self) -> list[dict[str, Any]]:
         """Managed resources in state: [{address, type, values}], without refreshing."""
@@ -117,7 +139,7 @@ class Terraform:
             return []
         result = self._run("show", "-json", "-no-color", label="tf show", echo=False)
         self._check(result, "show")
-        text = result.output[result.output.index("{"):] if "{" in result.output else "{}"
+        text = result.output[result.output.index("{") :] if "{" in result.output else "{}"
         values = json.loads(text).get("values") or {}
         found: list[dict[str, Any]] = []
 
@@ -132,8 +154,10 @@ class Terraform:
         return found
 
     def state_rm(self, address: str) -> None:
-        self._check(self._run("state", "rm", "-no-color", f"-lock-timeout={self.lock_timeout}", address,
-                              label="tf state rm"), "state rm")  # fmt: skip
+        self._check(
+            self._run("state", "rm", "-no-color", f"-lock-timeout={self.lock_timeout}", address, label="tf state rm"),
+            "state rm",
+        )
 
     def force_unlock(self, lock_id: str) -> None:
         self._check(self._run("force-unlock", "-force", lock_id, label="tf unlock"), "force-unlock")

@@ -18,10 +18,18 @@ def verify(env: str) -> None:
     reports.mkdir(exist_ok=True)
     junit = reports / "verify.xml"
     argv = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/spec",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/spec",
         f"--hosts=ansible://all?ansible_inventory={inventory_file(env)}",
-        f"--junitxml={junit}", "-o", "junit_family=xunit2",
-    ]  # fmt: skip
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+    ]
     result = run(argv, label="verify", cwd=REPO_ROOT, env={**ansible_env(), "DML_ENV": env})
     if result.returncode != 0:
         raise DisposableError(

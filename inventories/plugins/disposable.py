@@ -47,6 +47,9 @@ options:
 
 class InventoryModule(BaseInventoryPlugin):
     NAME = "disposable"
+    # The values come from this project's own Terraform state (names, addresses it
+    # created), not from users of the hosts, so they are trusted: no template marking.
+    trusted_by_default = True
 
     def verify_file(self, path: str) -> bool:
         return super().verify_file(path) and path.endswith((".disposable.yml", ".disposable.yaml"))

@@ -1,8 +1,10 @@
 """Admission control: refuse work that cannot finish within the latency budget.
 
 A request is refused (HTTP 429 + Retry-After) when
-* ``inflight_limit``: too many prediction requests are already being handled (this
-  bounds event-loop backlog when HTTP handling, not inference, is the bottleneck);
+* ``event_loop_lag``: the event loop runs more than ``loop_lag_limit`` late, i.e.
+  HTTP handling (not inference) is the bottleneck and requests already queue inside
+  the loop, where no counter sees them;
+* ``inflight_limit``: too many prediction requests are already being handled;
 * ``queue_full``: its rows would push the queue past ``queue_limit``;
 * ``latency_budget``: the predicted queue wait exceeds the latency budget. The wait is
   the queue depth (rows queued or running) times the recent (EWMA) service time per
@@ -24,13 +26,27 @@ class Rejection:
 
 
 class AdmissionController:
-    def __init__(self, queue_limit: int, max_inflight: int, latency_budget_s: float) -> None:
+    def __init__(
+        self,
+        queue_limit: int,
+        max_inflight: int,
+        latency_budget_s: float,
+        loop_lag_limit_s: float,
+    ) -> None:
+        self.loop_lag_limit_s = loop_lag_limit_s
         self.queue_limit = queue_limit
         self.max_inflight = max_inflight
         self.latency_budget_s = latency_budget_s
 
-    def check_inflight(self, inflight: int) -> Rejection | None:
+    def check_inflight(self, inflight: int, loop_lag_s: float) -> Rejection | None:
         """Before reading the body: is there room for one more request?"""
+        if loop_lag_s > self.loop_lag_limit_s:
+            return Rejection(
+                "event_loop_lag",
+                f"event loop is {loop_lag_s * 1000:.1f} ms behind (limit "
+                f"{self.loop_lag_limit_s * 1000:.0f} ms)",
+                1,
+            )
         if inflight >= self.max_inflight:
             return Rejection(
                 "inflight_limit",

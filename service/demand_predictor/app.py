@@ -18,6 +18,7 @@ from demand_predictor.admission import AdmissionController, Rejection
 from demand_predictor.batching import WorkItem
 from demand_predictor.config import Settings
 from demand_predictor.features import MAX_ZONE_DISTANCE_KM
+from demand_predictor.looplag import LoopLagMonitor
 from demand_predictor.metrics import Metrics
 from demand_predictor.middleware import RequestContextMiddleware
 from demand_predictor.runtime import Phase, Runtime
@@ -69,14 +70,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     metrics = runtime.metrics if runtime is not None else Metrics(settings.max_batch)
     runtime = runtime or Runtime(settings, metrics)
     admission = AdmissionController(
-        settings.queue_limit, settings.max_inflight, settings.latency_budget_s
+        settings.queue_limit,
+        settings.max_inflight,
+        settings.latency_budget_s,
+        settings.loop_lag_limit_ms / 1000.0,
     )
     adapter = request_adapter(settings.max_rows)
+    loop_lag = LoopLagMonitor(metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.start()
+        loop_lag.start()
         yield
+        await loop_lag.stop()
         await asyncio.to_thread(runtime.stop, 5.0)
 
     app = FastAPI(
@@ -113,7 +120,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         """Predict demand for 1..max_rows instances. Body: {"instances": [...]}."""
         if not runtime.ready:
             return unavailable()
-        rejection = admission.check_inflight(runtime.inflight)
+        rejection = admission.check_inflight(runtime.inflight, loop_lag.lag_s)
         if rejection is not None:
             return reject(rejection)
         runtime.inflight += 1

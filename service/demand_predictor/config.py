@@ -35,6 +35,7 @@ class Settings:
     queue_limit: int = 2048
     max_inflight: int = 256
     latency_budget_ms: float = 50.0
+    loop_lag_limit_ms: float = 20.0
     torch_threads: int = 1
     device: str = "auto"
     drain_timeout_s: float = 20.0
@@ -121,6 +122,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "queue_limit": _int_range(1, 1_000_000),
     "max_inflight": _int_range(1, 100_000),
     "latency_budget_ms": _float_range(1.0, 60_000.0),
+    "loop_lag_limit_ms": _float_range(1.0, 60_000.0),
     "torch_threads": _int_range(1, 256),
     "device": _choice(DEVICES),
     "drain_timeout_s": _float_range(0.5, 3600.0),

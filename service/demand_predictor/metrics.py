@@ -80,6 +80,12 @@ class Metrics:
             ["bucket"],
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "dp_event_loop_lag_seconds",
+            "How late a 5 ms event-loop timer fires (HTTP-side queueing).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.warmup_batches = Counter(
             "dp_warmup_batches_total", "Warm-up batches run before readiness.", registry=r
         )

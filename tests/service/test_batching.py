@@ -116,9 +116,12 @@ def test_stop_finishes_queued_work(predictor: Predictor) -> None:
 
 
 def test_admission_rules() -> None:
-    control = AdmissionController(queue_limit=100, max_inflight=3, latency_budget_s=0.05)
-    assert control.check_inflight(2) is None
-    assert control.check_inflight(3).reason == "inflight_limit"
+    control = AdmissionController(
+        queue_limit=100, max_inflight=3, latency_budget_s=0.05, loop_lag_limit_s=0.01
+    )
+    assert control.check_inflight(2, loop_lag_s=0.0) is None
+    assert control.check_inflight(3, loop_lag_s=0.0).reason == "inflight_limit"
+    assert control.check_inflight(0, loop_lag_s=0.011).reason == "event_loop_lag"
     assert control.check_queue(rows=1, pending_rows=10, predicted_wait_s=0.01) is None
     over_budget = control.check_queue(rows=1, pending_rows=60, predicted_wait_s=0.06)
     assert over_budget.reason == "latency_budget" and over_budget.retry_after_s == 1

@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -73,6 +74,7 @@ class Target:
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             preexec_fn=pin(cpus),  # noqa: PLW1509 - only sched_setaffinity, no threads yet
+            start_new_session=True,  # its own process group: stop() reaches its children
         )
 
     def wait_ready(self, probe: bytes, timeout: float = 120.0) -> None:
@@ -95,13 +97,20 @@ class Target:
         raise RuntimeError(f"{self.name} not ready after {timeout} s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """SIGTERM the server's process group (LitServe forks workers), then SIGKILL."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+        time.sleep(0.5)
+        try:  # children that outlived their parent
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.log_file.close()
 
 

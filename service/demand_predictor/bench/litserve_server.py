@@ -2,10 +2,9 @@
 
 Run as ``python -m demand_predictor.bench.litserve_server --model-dir D --port P``.
 LitServe batches with a timer (``batch_timeout``); we give it max_batch_size 64 and a
-1 ms window, a setting that favours latency.
+1 ms window, a setting that favours latency. (No `from __future__ import annotations`:
+LitServe reads the decode_request annotation at run time to build the endpoint.)
 """
-
-from __future__ import annotations
 
 import argparse
 import sys

@@ -1,0 +1,144 @@
+"""The local environment end to end, and the faults a user will meet. Tests run in order
+and share one environment; the last one destroys it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import REPO, Invoke, lxc_names
+
+STATE = REPO / ".state" / "local"
+
+
+def _recap_changed(output: str) -> int:
+    match = re.search(r"dml-local-1\s*\|\s*\d+\s*\|\s*(\d+)\s*\|", output)
+    assert match, "no configure recap in the output"
+    return int(match.group(1))
+
+
+def test_rebuild_from_scratch_prints_stage_timings(invoke: Invoke) -> None:
+    code, out = invoke("rebuild")
+    assert code == 0
+    for stage in ("destroy", "provision", "configure", "verify"):
+        assert re.search(rf"^{stage}\s+\| ok\s+\| [\dm.]+s", out, re.MULTILINE), f"no timing row for {stage}"
+    assert "dml-local-1" in lxc_names("instance")
+    assert "Health: dml-local-1" in out
+
+
+def test_second_configure_changes_nothing(invoke: Invoke) -> None:
+    code, out = invoke("configure")
+    assert code == 0
+    assert _recap_changed(out) == 0
+
+
+def test_ssh_uses_the_environment_key_and_known_hosts(invoke: Invoke) -> None:
+    code, out = invoke("ssh", "--", "hostname")
+    assert code == 0 and "dml-local-1" in out
+    known_hosts = (STATE / "ssh" / "known_hosts").read_text()
+    assert known_hosts.count("\n") >= 1
+
+
+def test_failed_configure_leaves_state_consistent_and_rerun_converges(invoke: Invoke) -> None:
+    # Break the host the way an interrupted deploy would: the venv and the unit are gone.
+    subprocess.run(
+        [
+            "lxc",
+            "exec",
+            "dml-local-1",
+            "--",
+            "rm",
+            "-rf",
+            "/opt/demand-predictor/venv",
+            "/etc/systemd/system/demand-predictor.service",
+        ],
+        check=True,
+    )
+    # A configure that fails half-way (a wheelhouse path that does not exist).
+    env_file = STATE / "broken-vars.json"
+    env_file.write_text(json.dumps({"python_runtime_wheelhouse_src": "/nonexistent/wheelhouse/"}))
+    from disposable.ansible import ansible_env
+
+    proc = subprocess.run(
+        [
+            str(Path(__import__("sys").executable).parent / "ansible-playbook"),
+            "-i",
+            str(REPO / "inventories" / "local.disposable.yml"),
+            str(REPO / "ansible" / "site.yml"),
+            "-e",
+            f"@{env_file}",
+        ],
+        cwd=REPO,
+        env={**__import__("os").environ, **ansible_env()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "failed=1" in proc.stdout
+    # Terraform's view is untouched: no drift.
+    code, out = invoke("plan")
+    assert code == 0 and "No changes" in out
+    code, out = invoke("configure")
+    assert code == 0 and _recap_changed(out) > 0
+    code, out = invoke("verify")
+    assert code == 0
+
+
+def test_invalid_variables_create_nothing(invoke: Invoke) -> None:
+    before = lxc_names("instance"), lxc_names("network")
+    code, out = invoke("provision", "--var", "network_cidr=10.150.77.5/24")
+    assert code != 0 and "network_cidr must be an IPv4 network address" in out
+    code, out = invoke("provision", "--var", "host_count=0")
+    assert code != 0 and "host_count=0: must be a whole number >= 1" in out
+    code, out = invoke("provision", "--env", "staging")
+    assert code != 0 and "Unknown environment 'staging'" in out
+    assert (lxc_names("instance"), lxc_names("network")) == before
+
+
+def test_concurrent_provision_waits_or_fails_on_the_lock(invoke: Invoke) -> None:
+    """Second run with no patience fails clearly while the first holds the lock; state stays valid."""
+    first = invoke.popen("provision", "--var", "host_count=2")
+    lock_info = STATE / ".terraform.tfstate.lock.info"
+    deadline = time.monotonic() + 60
+    while not lock_info.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert lock_info.exists(), "the first provision never took the state lock"
+    code, out = invoke("provision", "--var", "host_count=2", "--lock-timeout", "0s")
+    first_out, _ = first.communicate(timeout=300)
+    print(first_out[-3000:])
+    assert first.returncode == 0
+    assert code != 0 and "state is locked by another run" in out and "Nothing was changed" in out
+    assert {"dml-local-1", "dml-local-2"} <= lxc_names("instance")
+    outputs = json.loads((STATE / "outputs.json").read_text())
+    assert [h["name"] for h in outputs["hosts"]["value"]] == ["dml-local-1", "dml-local-2"]
+    # Back to one host; a patient second run would simply have waited its turn.
+    code, out = invoke("provision", "--var", "host_count=1")
+    assert code == 0 and "dml-local-2" not in lxc_names("instance")
+
+
+def test_container_deleted_outside_terraform_rebuild_succeeds(invoke: Invoke) -> None:
+    subprocess.run(["lxc", "delete", "--force", "dml-local-1"], check=True)
+    code, out = invoke("rebuild")
+    assert code == 0
+    assert "was deleted outside Terraform" in out
+    assert "dml-local-1" in lxc_names("instance")
+
+
+def test_half_destroyed_environment_is_cleaned_up(invoke: Invoke) -> None:
+    # The state is lost while the container, profile and network still exist.
+    (STATE / "terraform.tfstate").unlink()
+    code, out = invoke("destroy")
+    assert code == 0 and "half-destroyed" in out
+    assert "dml-local-1" not in lxc_names("instance")
+    assert "dml-local" not in lxc_names("network") and "dml-local" not in lxc_names("profile")
+
+
+def test_destroy_is_idempotent_and_complete(invoke: Invoke) -> None:
+    code, out = invoke("destroy")
+    assert code == 0
+    assert not (STATE / "outputs.json").exists()
+    code, out = invoke("status")
+    assert code != 0 and "invoke provision" in out

@@ -1,0 +1,103 @@
+"""What every inference host must be. Each assertion names the spec value it checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def test_os_is_debian_12(host: Any) -> None:
+    assert host.system_info.distribution == "debian"
+    assert host.system_info.release.startswith("12")
+
+
+def test_systemd_is_running_cleanly(host: Any) -> None:
+    state = host.run("systemctl is-system-running").stdout.strip()
+    assert state == "running", host.run("systemctl --failed --no-legend").stdout
+
+
+def test_login_user_is_not_root_and_has_sudo(host: Any, hostvars: dict[str, Any]) -> None:
+    user = host.user(hostvars["ansible_user"])
+    assert user.exists and user.uid != 0
+    assert host.file(f"/etc/sudoers.d/90-{user.name}").exists
+
+
+def test_extra_ca_certificates_are_trusted(host: Any, spec: dict[str, Any]) -> None:
+    bundle = host.file("/etc/ssl/certs/ca-certificates.crt").content_string
+    for controller_path in spec_ca_files():
+        name = Path(controller_path).name
+        deployed = host.file(f"{spec['base_ca_certificates_dir']}/{name}")
+        assert deployed.exists, f"{name} not deployed"
+        body = "".join(Path(controller_path).read_text().split())
+        assert body[60:200] in "".join(bundle.split()), f"{name} is not in the host's CA bundle"
+
+
+def spec_ca_files() -> list[str]:
+    from glob import glob
+
+    return sorted(glob("/usr/local/share/ca-certificates/*.crt") + glob("/usr/local/share/ca-certificates/*/*.crt"))
+
+
+def test_venv_has_exactly_the_locked_packages(
+    host: Any, spec: dict[str, Any], locked_requirements: dict[str, str]
+) -> None:
+    out = host.check_output(f"{spec['python_runtime_venv']}/bin/python -m pip list --format=json")
+    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
+    installed.pop("pip", None)
+    installed.pop("setuptools", None)
+    locked = {k: v for k, v in locked_requirements.items() if k not in ("pip", "setuptools")}
+    assert installed == locked
+
+
+def test_service_user_is_unprivileged(host: Any, spec: dict[str, Any]) -> None:
+    user = host.user(spec["inference_service_user"])
+    assert user.exists and user.uid != 0
+    assert user.shell == "/usr/sbin/nologin"
+
+
+def test_model_matches_the_trained_artifact(host: Any, spec: dict[str, Any], manifest: dict[str, Any]) -> None:
+    weights = host.file(f"{spec['inference_service_model_dir']}/{manifest['weights']['file']}")
+    assert weights.exists
+    assert weights.sha256sum == manifest["weights"]["sha256"]
+
+
+def test_service_code_matches_the_repository(host: Any, spec: dict[str, Any]) -> None:
+    import hashlib
+
+    source = Path(spec["inference_service_source_dir"])
+    for path in sorted(source.glob("*.py")):
+        deployed = host.file(f"{spec['inference_service_app_dir']}/demand_predictor/{path.name}")
+        assert deployed.sha256sum == hashlib.sha256(path.read_bytes()).hexdigest(), path.name
+
+
+def test_service_is_enabled_active_and_not_root(host: Any, spec: dict[str, Any]) -> None:
+    service = host.service(spec["inference_service_name"])
+    assert service.is_enabled
+    assert service.is_running
+    pid = host.check_output(f"systemctl show -p MainPID --value {spec['inference_service_name']}")
+    owner = host.check_output(f"ps -o user= -p {pid}")
+    assert owner == spec["inference_service_user"]
+
+
+def test_service_listens_on_its_port(host: Any, spec: dict[str, Any]) -> None:
+    address = spec["inference_service_bind_address"]
+    assert host.socket(f"tcp://{address}:{spec['inference_service_port']}").is_listening
+
+
+def test_service_is_ready_from_the_host(host: Any, spec: dict[str, Any]) -> None:
+    body = host.check_output(
+        f'python3 -c "import urllib.request as u; '
+        f"print(u.urlopen('http://127.0.0.1:{spec['inference_service_port']}/readyz').read().decode())\""
+    )
+    assert json.loads(body)["status"] == "ready"
+
+
+@pytest.mark.gpu
+def test_gpu_count_matches_the_contract(host: Any, hostvars: dict[str, Any]) -> None:
+    if int(hostvars.get("dml_gpu_count", 0)) == 0:
+        pytest.skip("host has no GPU in the output contract (gpu_count=0): nvidia-smi cannot run here")
+    out = host.check_output("nvidia-smi --query-gpu=name --format=csv,noheader")
+    assert len(out.splitlines()) == int(hostvars["dml_gpu_count"])

