@@ -2,18 +2,26 @@
 
 - the wheelhouse: every wheel of service/requirements.txt, downloaded once with
   `pip download --require-hashes`, so hosts install byte-identical wheels with --no-index;
+- the service code: the demand_predictor package's *.py files;
 - the model artifact: trained deterministically by service/demand_predictor/train.py.
 
-Both land in .build/ (git-ignored); group_vars point the roles there.
+The wheelhouse and the code are shipped as deterministic tar bundles named by their
+content hash, each described by a small JSON file the roles read (`<name>.json`: file,
+sha256): one copy per bundle instead of one round trip per file, and a new release
+directory on the host whenever the content changes. Everything lands in .build/
+(git-ignored); group_vars point the roles there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -82,7 +90,7 @@ def wheelhouse() -> Path:
 
 def model() -> Path:
     final = BUILD_DIR / "model"
-    sources = [p for p in (SERVICE_DIR / "demand_predictor").rglob("*.py")] + [SERVICE_REQUIREMENTS]
+    sources = [*service_files().values(), SERVICE_REQUIREMENTS]
     key = _hash_files(sources)
     if _stamp_ok(final, key):
         return final
@@ -99,7 +107,48 @@ def model() -> Path:
     return final
 
 
+COMPLETE_MARKER = ".complete"
+
+
+def bundle(name: str, files: dict[str, Path]) -> Path:
+    """A reproducible tar of `files` (archive name -> path): sorted, mtime 0, root-owned,
+    mode 0644, ending with a `.complete` marker (the roles unpack until it exists).
+    Writes .build/<name>-<sha12>.tar and .build/<name>.json; returns the JSON path."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for arcname in sorted(files):
+            data = files[arcname].read_bytes()
+            _add_member(tar, arcname, data)
+        _add_member(tar, COMPLETE_MARKER, b"")
+    blob = buffer.getvalue()
+    sha = hashlib.sha256(blob).hexdigest()
+    target = BUILD_DIR / f"{name}-{sha[:12]}.tar"
+    if not target.exists():
+        for old in BUILD_DIR.glob(f"{name}-*.tar"):
+            old.unlink()
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(blob)
+        os.replace(tmp, target)
+    descriptor = BUILD_DIR / f"{name}.json"
+    descriptor.write_text(json.dumps({"file": target.name, "sha256": sha, "id": sha[:12]}, indent=2) + "\n")
+    return descriptor
+
+
+def _add_member(tar: tarfile.TarFile, arcname: str, data: bytes) -> None:
+    info = tarfile.TarInfo(arcname)
+    info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
+    info.uname = info.gname = "root"
+    tar.addfile(info, io.BytesIO(data))
+
+
+def service_files() -> dict[str, Path]:
+    package = SERVICE_DIR / "demand_predictor"
+    return {str(p.relative_to(SERVICE_DIR)): p for p in package.rglob("*.py") if "__pycache__" not in p.parts}
+
+
 def build_all() -> None:
     BUILD_DIR.mkdir(exist_ok=True)
-    wheelhouse()
+    wheels = wheelhouse()
+    bundle("wheelhouse", {p.name: p for p in wheels.glob("*.whl")})
+    bundle("service", service_files())
     model()

@@ -57,5 +57,5 @@ class CallbackModule(CallbackBase):
         for role, seconds in sorted(per_role.items(), key=lambda item: -item[1]):
             self._display.display(f"  {role:<24} {seconds:7.1f}s")
         self._display.display("TIMINGS slowest tasks:")
-        for role, name, seconds in sorted(self._tasks, key=lambda item: -item[2])[:8]:
+        for _role, name, seconds in sorted(self._tasks, key=lambda item: -item[2])[:8]:
             self._display.display(f"  {seconds:7.1f}s  {name}")

@@ -67,10 +67,13 @@ def test_model_matches_the_trained_artifact(host: Any, spec: dict[str, Any], man
 def test_service_code_matches_the_repository(host: Any, spec: dict[str, Any]) -> None:
     import hashlib
 
-    source = Path(spec["inference_service_source_dir"])
-    for path in sorted(source.glob("*.py")):
-        deployed = host.file(f"{spec['inference_service_app_dir']}/demand_predictor/{path.name}")
-        assert deployed.sha256sum == hashlib.sha256(path.read_bytes()).hexdigest(), path.name
+    from disposable.artifacts import service_files
+
+    files = service_files()
+    assert files, "no service code found in the repository"
+    for arcname, path in sorted(files.items()):
+        deployed = host.file(f"{spec['inference_service_app_dir']}/{arcname}")
+        assert deployed.sha256sum == hashlib.sha256(path.read_bytes()).hexdigest(), arcname
 
 
 def test_service_is_enabled_active_and_not_root(host: Any, spec: dict[str, Any]) -> None:
