@@ -50,7 +50,10 @@ create_venv() {
   fi
   log "venv: installing hash-locked requirements into $VENV (a few minutes the first time)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r requirements.txt
+  # (this machine's pip config may name local index folders that do not exist: drop pip's
+  # "Location ... is ignored" noise, keep every other message)
+  "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r requirements.txt \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   "$VENV/bin/python" -m pip check >/dev/null || die "pip check failed in $VENV" "Regenerate the lock with: invoke lock"
   echo "$want" > "$STAMP"
 }

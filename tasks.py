@@ -171,10 +171,17 @@ def integration(c):  # type: ignore[no-untyped-def]
     checks.integration()
 
 
+@task(help={"scenario": "one scenario (default: every role's)"})
+@reported
+def molecule(c, scenario=""):  # type: ignore[no-untyped-def]
+    """Molecule: converge, idempotence and verify of each role on a real LXD container."""
+    checks.molecule(scenario)
+
+
 @task
 @reported
 def test(c):  # type: ignore[no-untyped-def]
-    """Everything CI runs: lint, unit tests, then the integration tests (a real rebuild + destroy)."""
+    """Everything CI runs: lint, unit tests, Molecule scenarios, then the integration tests (a real rebuild)."""
     checks.test_all()
 
 

@@ -40,6 +40,8 @@ def ansible_env() -> dict[str, str]:
     return {
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+        # An inventory that fails to parse is an error with its reason, not an empty inventory.
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
         "ANSIBLE_FORCE_COLOR": "0",
         "PYTHONPATH": str(REPO_ROOT),
     }

@@ -21,6 +21,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from disposable import inventory as contract_inventory  # noqa: E402
 from disposable.errors import DisposableError  # noqa: E402
+from disposable.paths import outputs_file  # noqa: E402
 
 DOCUMENTATION = r"""
 name: disposable
@@ -42,6 +43,12 @@ options:
     type: str
     default: auto
     choices: [auto, cache, live]
+  allow_empty:
+    description:
+      - Yield an empty inventory instead of failing when the environment has no outputs yet
+        (for Molecule, whose create step runs before any host exists).
+    type: bool
+    default: false
 """
 
 
@@ -58,6 +65,8 @@ class InventoryModule(BaseInventoryPlugin):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         env = self.get_option("environment")
+        if self.get_option("allow_empty") and not outputs_file(env).exists():
+            return
         try:
             contract = contract_inventory.load_contract(env, self.get_option("source"))
         except DisposableError as exc:

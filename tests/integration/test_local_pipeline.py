@@ -4,12 +4,16 @@ and share one environment; the last one destroys it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from conftest import REPO, Invoke, lxc_names
+
+from disposable.ansible import ansible_env
 
 STATE = REPO / ".state" / "local"
 
@@ -57,14 +61,12 @@ def test_failed_configure_leaves_state_consistent_and_rerun_converges(invoke: In
         ],
         check=True,
     )
-    # A configure that fails half-way (a wheelhouse path that does not exist).
+    # A configure that fails half-way (a wheelhouse bundle that does not exist).
     env_file = STATE / "broken-vars.json"
-    env_file.write_text(json.dumps({"python_runtime_wheelhouse_src": "/nonexistent/wheelhouse/"}))
-    from disposable.ansible import ansible_env
-
+    env_file.write_text(json.dumps({"python_runtime_wheelhouse_descriptor": "/nonexistent/wheelhouse.json"}))
     proc = subprocess.run(
         [
-            str(Path(__import__("sys").executable).parent / "ansible-playbook"),
+            str(Path(sys.executable).parent / "ansible-playbook"),
             "-i",
             str(REPO / "inventories" / "local.disposable.yml"),
             str(REPO / "ansible" / "site.yml"),
@@ -72,7 +74,7 @@ def test_failed_configure_leaves_state_consistent_and_rerun_converges(invoke: In
             f"@{env_file}",
         ],
         cwd=REPO,
-        env={**__import__("os").environ, **ansible_env()},
+        env={**os.environ, **ansible_env()},
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,11 @@
+"""The inference_service role's part of the host spec."""
+
+from tests.spec.conftest import manifest, spec  # noqa: F401  (fixtures)
+from tests.spec.test_host_spec import (  # noqa: F401  (collected here)
+    test_model_matches_the_trained_artifact,
+    test_service_code_matches_the_repository,
+    test_service_is_enabled_active_and_not_root,
+    test_service_is_ready_from_the_host,
+    test_service_listens_on_its_port,
+    test_service_user_is_unprivileged,
+)

@@ -1,0 +1,20 @@
+"""The python_runtime role's part of the host spec."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.spec.conftest import BUILD, REPO, locked_requirements, spec  # noqa: F401  (fixtures)
+from tests.spec.test_host_spec import test_venv_has_exactly_the_locked_packages  # noqa: F401
+
+
+def test_wheelhouse_holds_exactly_the_locked_bytes(host: Any, spec: dict[str, Any]) -> None:  # noqa: F811
+    """Every wheel on the host hashes to a sha256 listed in service/requirements.txt."""
+    locked = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", (REPO / "service" / "requirements.txt").read_text()))
+    bundle = json.loads((BUILD / "wheelhouse.json").read_text())
+    directory = f"{spec['python_runtime_wheelhouse_root']}/{bundle['id']}"
+    wheels = host.check_output(f"ls {directory}/*.whl").split()
+    assert wheels, f"no wheels in {directory}"
+    for wheel in wheels:
+        assert host.file(wheel).sha256sum in locked, f"{Path(wheel).name} is not a locked artifact"
