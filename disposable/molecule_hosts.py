@@ -19,7 +19,7 @@ from disposable import image, lxd, ssh
 from disposable.console import say
 from disposable.contract import Host, parse_outputs
 from disposable.errors import DisposableError
-from disposable.paths import cache_dir, outputs_file
+from disposable.paths import outputs_file
 from disposable.provisioning import write_outputs
 
 ENV = "molecule"
@@ -52,16 +52,6 @@ def _publish(hosts: list[Host]) -> None:
     write_outputs(ENV, {"contract_version": 1, "environment": ENV, "hosts": [h.to_dict() for h in hosts]})
 
 
-def apt_cache() -> str:
-    """Host directory shared by test containers as /var/cache/apt/archives, so repeated runs
-    do not download the same packages (the GPU stack is gigabytes) again."""
-    path = cache_dir() / "apt-archives"
-    (path / "partial").mkdir(parents=True, exist_ok=True)
-    for p in (path, path / "partial"):
-        p.chmod(0o777)  # written by the containers' (id-mapped) root
-    return str(path)
-
-
 def create(name: str) -> Host:
     lxd.require_daemon()
     alias = image.image_alias()
@@ -74,8 +64,8 @@ def create(name: str) -> Host:
     lxd.lxc("init", alias, name, "--storage", lxd.STORAGE_POOL, "--network", NETWORK,
             "-c", f"{lxd.ENV_LABEL}={ENV}", "-c", "limits.cpu=2", "-c", "limits.memory=4GiB")  # fmt: skip
     lxd.lxc("config", "device", "set", name, "eth0", f"ipv4.address={address}")
-    lxd.lxc("config", "device", "add", name, APT_CACHE_DEVICE, "disk", f"source={apt_cache()}",
-            "path=/var/cache/apt/archives")  # fmt: skip
+    lxd.lxc("config", "device", "add", name, APT_CACHE_DEVICE, "disk", f"source={lxd.shared_apt_cache()}",
+            "path=/var/cache/dml-apt")  # fmt: skip
     key = ssh.public_key(ENV)
     lxd.lxc("start", name)
     lxd.wait_for_address(name)

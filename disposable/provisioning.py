@@ -39,6 +39,7 @@ def terraform_for(
                 "Run ./bootstrap.sh setup to build it.",
             )
         values["image"] = alias
+        values["apt_cache_dir"] = lxd.shared_apt_cache()
     values.update(variables or {})
     return Terraform(env, values, lock_timeout=lock_timeout)
 

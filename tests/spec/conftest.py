@@ -20,8 +20,10 @@ BUILD = REPO / ".build"
 
 def _load_defaults() -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for path in sorted((REPO / "roles").glob("*/defaults/main.yml")):
-        values.update(yaml.safe_load(path.read_text()) or {})
+    # Role defaults, then the per-OS variables of the one OS every host runs (Debian 12).
+    for pattern in ("*/defaults/main.yml", "*/vars/Debian-12.yml"):
+        for path in sorted((REPO / "roles").glob(pattern)):
+            values.update(yaml.safe_load(path.read_text()) or {})
     values.update(yaml.safe_load((REPO / "inventories" / "group_vars" / "all.yml").read_text()) or {})
     values["dml_repo_dir"] = str(REPO)
     values["dml_build_dir"] = str(BUILD)
@@ -69,3 +71,15 @@ def locked_requirements() -> dict[str, str]:
 @pytest.fixture
 def hostvars(host: Any) -> dict[str, Any]:
     return host.ansible.get_variables()
+
+
+@pytest.fixture
+def gpu_stack(hostvars: dict[str, Any], spec: dict[str, Any]) -> bool:
+    """Is the GPU stack part of this host's spec? (a GPU, or the install forced without one)"""
+    forced = hostvars.get("nvidia_driver_force_install", spec["nvidia_driver_force_install"])
+    return int(hostvars.get("dml_gpu_count", 0)) > 0 or bool(forced)
+
+
+@pytest.fixture
+def has_gpu(hostvars: dict[str, Any]) -> bool:
+    return int(hostvars.get("dml_gpu_count", 0)) > 0

@@ -1,6 +1,5 @@
 """The inference_service role's part of the host spec."""
 
-from tests.spec.conftest import manifest, spec  # noqa: F401  (fixtures)
 from tests.spec.test_host_spec import (  # noqa: F401  (collected here)
     test_model_matches_the_trained_artifact,
     test_service_code_matches_the_repository,

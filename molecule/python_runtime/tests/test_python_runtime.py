@@ -5,11 +5,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.spec.conftest import BUILD, REPO, locked_requirements, spec  # noqa: F401  (fixtures)
+from tests.spec.conftest import BUILD, REPO
 from tests.spec.test_host_spec import test_venv_has_exactly_the_locked_packages  # noqa: F401
 
 
-def test_wheelhouse_holds_exactly_the_locked_bytes(host: Any, spec: dict[str, Any]) -> None:  # noqa: F811
+def test_wheelhouse_holds_exactly_the_locked_bytes(host: Any, spec: dict[str, Any]) -> None:
     """Every wheel on the host hashes to a sha256 listed in service/requirements.txt."""
     locked = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", (REPO / "service" / "requirements.txt").read_text()))
     bundle = json.loads((BUILD / "wheelhouse.json").read_text())

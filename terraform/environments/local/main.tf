@@ -20,6 +20,7 @@ module "hosts" {
   ssh_public_key = var.ssh_public_key
   groups         = var.groups
   zone           = "local"
+  apt_cache_dir  = var.apt_cache_dir
 }
 
 module "contract" {

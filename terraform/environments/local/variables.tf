@@ -64,3 +64,9 @@ variable "groups" {
   type        = list(string)
   default     = ["inference"]
 }
+
+variable "apt_cache_dir" {
+  description = "Host directory shared as the containers' apt archive cache; invoke passes ~/.cache/disposable-ml/apt-archives (TF_VAR_apt_cache_dir). Empty: none."
+  type        = string
+  default     = ""
+}

@@ -49,6 +49,18 @@ resource "lxd_container" "host" {
     }
   }
 
+  dynamic "device" {
+    for_each = var.apt_cache_dir == "" ? [] : [var.apt_cache_dir]
+    content {
+      name = "apt-archives"
+      type = "disk"
+      properties = {
+        source = device.value
+        path   = "/var/cache/dml-apt"
+      }
+    }
+  }
+
   file {
     content            = "${trimspace(var.ssh_public_key)}\n"
     target_file        = "/home/${var.ssh_user}/.ssh/authorized_keys"

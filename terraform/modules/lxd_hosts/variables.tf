@@ -120,3 +120,14 @@ variable "zone" {
   type        = string
   default     = "local"
 }
+
+variable "apt_cache_dir" {
+  description = "Host directory mounted in every container at /var/cache/dml-apt; the base role keeps each host's apt archives in a subdirectory of it (base_apt_archives_dir), so rebuilds do not download packages again (the GPU stack is gigabytes). Empty: no sharing."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.apt_cache_dir == "" || startswith(var.apt_cache_dir, "/")
+    error_message = "apt_cache_dir must be an absolute path, or empty."
+  }
+}

@@ -1,0 +1,11 @@
+"""Fixtures of the host spec (tests/spec/conftest.py), for every scenario's testinfra tests:
+the scenarios verify the same spec `invoke verify` checks, role by role."""
+
+from tests.spec.conftest import (  # noqa: F401  (pytest fixtures)
+    gpu_stack,
+    has_gpu,
+    hostvars,
+    locked_requirements,
+    manifest,
+    spec,
+)
