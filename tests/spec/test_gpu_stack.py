@@ -72,7 +72,7 @@ def test_cuda_toolkit_pinned_and_held(host: Any, spec: dict[str, Any], gpu_stack
 
 def test_nvcc_reports_the_pinned_release(host: Any, spec: dict[str, Any], gpu_stack: bool) -> None:
     _require_stack(gpu_stack)
-    out = host.check_output("bash -lc 'nvcc --version'")
+    out = host.check_output("nvcc --version")
     assert f"release {spec['cuda_version']}," in out
     assert "V" + spec["cuda_os_toolkit_version"].split("~")[0] in out
 
@@ -91,7 +91,7 @@ int main() {
 def _compile(host: Any) -> None:
     result = host.run(
         f"mkdir -p /tmp/dml-cuda && printf '%s' '{CUDA_PROGRAM}' > /tmp/dml-cuda/query.cu "
-        "&& bash -lc 'nvcc -o /tmp/dml-cuda/query /tmp/dml-cuda/query.cu'"
+        "&& nvcc -o /tmp/dml-cuda/query /tmp/dml-cuda/query.cu"
     )
     assert result.rc == 0, result.stderr
 
