@@ -185,6 +185,13 @@ def test(c):  # type: ignore[no-untyped-def]
     checks.test_all()
 
 
+@task(help={"quick": "short phases (~2-3 minutes) instead of ~10", "targets": "comma-separated subset"})
+@reported
+def bench(c, quick=False, targets=""):  # type: ignore[no-untyped-def]
+    """Open-loop benchmark of the service against a naive endpoint, the HTTP floor and LitServe."""
+    checks.bench(quick=quick, targets=targets)
+
+
 @task
 @reported
 def lock(c):  # type: ignore[no-untyped-def]

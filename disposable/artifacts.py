@@ -23,11 +23,13 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from disposable.console import fmt_seconds, say
 from disposable.errors import DisposableError
 from disposable.paths import REPO_ROOT, SERVICE_DIR
+from disposable.pipdownload import pip_download
 
 BUILD_DIR = REPO_ROOT / ".build"
 SERVICE_REQUIREMENTS = SERVICE_DIR / "requirements.txt"
@@ -52,59 +54,50 @@ def _replace_dir(tmp: Path, final: Path, key: str) -> None:
     os.replace(tmp, final)
 
 
-def wheelhouse() -> Path:
-    final = BUILD_DIR / "wheelhouse"
-    key = _hash_files([SERVICE_REQUIREMENTS])
+def _cached_build(name: str, inputs: list[Path], what: str, build: Callable[[Path], None]) -> Path:
+    """.build/<name>, rebuilt by `build(tmp_dir)` only when the hash of `inputs` changed."""
+    final = BUILD_DIR / name
+    key = _hash_files(inputs)
     if _stamp_ok(final, key):
         return final
     start = time.monotonic()
-    say("Artifacts: downloading the service wheelhouse (hash-checked)")
-    tmp = BUILD_DIR / "wheelhouse.tmp"
+    say(f"Artifacts: {what}")
+    tmp = BUILD_DIR / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--require-hashes",
-            "-r",
-            str(SERVICE_REQUIREMENTS),
-            "-d",
-            str(tmp),
-        ],
-        check=False,
-    )
-    if proc.returncode != 0:
+    build(tmp)
+    _replace_dir(tmp, final, key)
+    say(f"Artifacts: {name} ready ({fmt_seconds(time.monotonic() - start)})")
+    return final
+
+
+def _download_wheels(dest: Path) -> None:
+    if pip_download(SERVICE_REQUIREMENTS, dest, "--only-binary=:all:").returncode != 0:
         raise DisposableError(
             "Could not build the service wheelhouse (see pip's output above).",
             "Check PyPI access and that service/requirements.txt was locked with `invoke lock`.",
         )
-    _replace_dir(tmp, final, key)
-    say(f"Artifacts: wheelhouse ready ({fmt_seconds(time.monotonic() - start)})")
-    return final
+
+
+def _train(dest: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(SERVICE_DIR)}
+    proc = subprocess.run([sys.executable, "-m", "demand_predictor.train", "--out", str(dest)], env=env, check=False)
+    if proc.returncode != 0:
+        raise DisposableError("Training the model failed (see the output above).")
+
+
+def wheelhouse() -> Path:
+    return _cached_build(
+        "wheelhouse", [SERVICE_REQUIREMENTS], "downloading the service wheelhouse (hash-checked)", _download_wheels
+    )
 
 
 def model() -> Path:
-    final = BUILD_DIR / "model"
-    sources = [*service_files().values(), SERVICE_REQUIREMENTS]
-    key = _hash_files(sources)
-    if _stamp_ok(final, key):
-        return final
-    start = time.monotonic()
-    say("Artifacts: training the demand model (deterministic, seeded)")
-    tmp = BUILD_DIR / "model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(SERVICE_DIR)}
-    proc = subprocess.run([sys.executable, "-m", "demand_predictor.train", "--out", str(tmp)], env=env, check=False)
-    if proc.returncode != 0:
-        raise DisposableError("Training the model failed (see the output above).")
-    _replace_dir(tmp, final, key)
-    say(f"Artifacts: model ready ({fmt_seconds(time.monotonic() - start)})")
-    return final
+    return _cached_build(
+        "model",
+        [*service_files().values(), SERVICE_REQUIREMENTS],
+        "training the demand model (deterministic, seeded)",
+        _train,
+    )
 
 
 COMPLETE_MARKER = ".complete"

