@@ -41,18 +41,31 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return parse_var_pairs(pairs)
 
 
+ZONES_HELP = "cloud only: zones to try in order when one has no GPU capacity, e.g. us-central1-a,us-central1-b"
+
+
 @task(
     help={
         **ENV_HELP,
         "var": "Terraform variable NAME=VALUE (repeatable)",
         "lock_timeout": "how long to wait for another run's state lock (e.g. 60s, 0s)",
+        "zones": ZONES_HELP,
+        "hosts_per_zone": "with --zones: hosts to place in the zone that works",
     },
     iterable=["var"],
 )
 @reported
-def provision(c, env="local", var=None, lock_timeout="60s"):  # type: ignore[no-untyped-def]
+def provision(c, env="local", var=None, lock_timeout="60s", zones="", hosts_per_zone=1):  # type: ignore[no-untyped-def]
     """Create or update the environment's hosts (terraform init + apply), write the inventory outputs."""
-    provisioning.provision(get_environment(env), parse_vars(var or []), lock_timeout=lock_timeout)
+    from disposable.zone_fallback import parse_zones
+
+    provisioning.provision(
+        get_environment(env),
+        parse_vars(var or []),
+        lock_timeout=lock_timeout,
+        zones=parse_zones(zones),
+        hosts_per_zone=int(hosts_per_zone),
+    )
 
 
 @task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)"}, iterable=["var"])
@@ -88,13 +101,36 @@ def verify(c, env="local"):  # type: ignore[no-untyped-def]
     run_verify(get_environment(env).name)
 
 
-@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)"}, iterable=["var"])
+@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)", "zones": ZONES_HELP}, iterable=["var"])
 @reported
-def rebuild(c, env="local", var=None):  # type: ignore[no-untyped-def]
+def rebuild(c, env="local", var=None, zones=""):  # type: ignore[no-untyped-def]
     """destroy -> provision -> configure -> verify, with per-stage timings and a summary."""
     from disposable import rebuilding
+    from disposable.zone_fallback import parse_zones
 
-    if not rebuilding.rebuild(get_environment(env), parse_vars(var or [])):
+    if not rebuilding.rebuild(get_environment(env), parse_vars(var or []), parse_zones(zones)):
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        **ENV_HELP,
+        "var": "Terraform variable NAME=VALUE (repeatable)",
+        "zones": ZONES_HELP,
+        "janitor_max_age_hours": "local: remove project containers older than this",
+    },
+    iterable=["var"],
+)
+@reported
+def nightly(c, env="local", var=None, zones="", janitor_max_age_hours=12.0):  # type: ignore[no-untyped-def]
+    """rebuild, then destroy and the janitor whatever happened; history + Markdown report."""
+    from disposable import nightly as nightly_mod
+    from disposable.zone_fallback import parse_zones
+
+    ok = nightly_mod.nightly(
+        get_environment(env), parse_vars(var or []), parse_zones(zones), float(janitor_max_age_hours)
+    )
+    if not ok:
         raise Exit(code=1)
 
 

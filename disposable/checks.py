@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from disposable import mirror
 from disposable.ansible import ansible_env
 from disposable.console import fmt_seconds, run, say, table
 from disposable.engine import find_engine
 from disposable.errors import DisposableError
-from disposable.paths import REPO_ROOT, TERRAFORM_DIR, venv_tool
+from disposable.paths import REPO_ROOT, TERRAFORM_DIR, cache_dir, venv_tool
 from disposable.terraform import fmt_check
 
 PY = sys.executable
@@ -36,6 +38,35 @@ def terraform_validate(stack: str) -> bool:
         ) and _step(f"tf validate {stack}", [*engine.argv, chdir, "validate"], env)
 
 
+def checkov_venv() -> Path:
+    """checkov lives in its own venv (it pins packaging<24, which pytest 9 refuses),
+    installed from its hash-locked requirements and rebuilt when the lock changes."""
+    lock_file = REPO_ROOT / "requirements-checkov.txt"
+    venv = cache_dir() / "checkov-venv"
+    stamp = venv / ".lock-sha256"
+    want = hashlib.sha256(lock_file.read_bytes()).hexdigest()
+    if not (stamp.exists() and stamp.read_text() == want):
+        say("--- checkov: creating its venv (once per lock change)")
+        ok = _step("checkov venv", [PY, "-m", "venv", "--clear", str(venv)]) and _step(
+            "checkov venv",
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                str(lock_file),
+            ],
+        )
+        if not ok:
+            raise DisposableError("Could not install checkov into its venv (see above).")
+        stamp.write_text(want)
+    return venv
+
+
 def lint() -> None:
     results = {
         "ruff": _step("ruff", [PY, "-m", "ruff", "check", "."]),
@@ -48,6 +79,16 @@ def lint() -> None:
             {**ansible_env(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "false"},
         ),
         "terraform fmt": fmt_check(TERRAFORM_DIR),
+        "checkov": _step("checkov", [str(checkov_venv() / "bin" / "checkov"), "--config-file", ".checkov.yaml"]),
+        "workflow schema": _step(
+            "workflow schema",
+            [
+                venv_tool("check-jsonschema"),
+                "--builtin-schema",
+                "vendor.github-workflows",
+                *sorted(str(p) for p in (REPO_ROOT / ".github" / "workflows").glob("*.yml")),
+            ],
+        ),
     }
     for stack in OFFLINE_STACKS:
         results[f"terraform validate {stack}"] = terraform_validate(stack)
@@ -125,9 +166,29 @@ def bench(quick: bool = False, targets: str = "") -> None:
     say(f"Results: {out}/results.json and {out}/latency_vs_rate.png")
 
 
+LOCKS = [  # (lock, input); the service's first: the controller lock is constrained by it
+    ("service/requirements.txt", "service/requirements.in"),
+    ("service/requirements-dev.txt", "service/requirements-dev.in"),
+    ("service/requirements-bench.txt", "service/requirements-bench.in"),
+    ("requirements.txt", "requirements.in"),
+    ("requirements-checkov.txt", "requirements-checkov.in"),
+]
+
+
 def lock() -> None:
-    compile_args = [PY, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe", "--strip-extras"]
-    ok = _step("lock service", [*compile_args, "-o", "service/requirements.txt", "service/requirements.in"])
-    ok = ok and _step("lock controller", [*compile_args, "-o", "requirements.txt", "requirements.in"])
+    """pip-compile every lock with hashes. Index URLs of this machine's pip config are not
+    written into the locks; --find-links is (the CPU torch wheel comes from there)."""
+    compile_args = [
+        PY,
+        "-m",
+        "piptools",
+        "compile",
+        "--quiet",
+        "--generate-hashes",
+        "--allow-unsafe",
+        "--strip-extras",
+        "--no-emit-index-url",
+    ]
+    ok = all(_step(f"lock {out}", [*compile_args, "-o", out, src]) for out, src in LOCKS)
     if not ok:
         raise DisposableError("Locking failed; see the output above.")

@@ -28,6 +28,12 @@ ENVIRONMENTS: dict[str, Environment] = {
         cloud="lxd",
         description="LXD system containers on this machine (the default; no cloud account)",
     ),
+    "gcp": Environment(
+        name="gcp",
+        stack=TERRAFORM_DIR / "environments" / "gcp",
+        cloud="gcp",
+        description="GCE n1-standard-4 + NVIDIA T4 in a GCP project (docs/gcp.md)",
+    ),
 }
 
 

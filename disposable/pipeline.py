@@ -21,14 +21,19 @@ class StageResult:
     detail: str = ""
 
 
-def run_stages(title: str, env: str, stages: Sequence[tuple[str, Callable[[], object]]]) -> list[StageResult]:
-    """Run stages in order; after a failure, the rest are skipped. Prints a summary table and
-    writes it to .state/<env>/last-<title>.json. Returns the results (check `succeeded`)."""
+Stage = tuple[str, Callable[[], object]]
+
+
+def run_stages(title: str, env: str, stages: Sequence[Stage], always: Sequence[Stage] = ()) -> list[StageResult]:
+    """Run `stages` in order; after a failure the rest are skipped, but `always` stages run
+    in any case (clean-up). Prints a summary table, writes .state/<env>/last-<title>.json and
+    appends the record to .state/<env>/history.jsonl. Returns the results (see `succeeded`)."""
     results: list[StageResult] = []
     failed = False
     started = time.monotonic()
-    for index, (name, stage) in enumerate(stages, start=1):
-        if failed:
+    regular = len(stages)
+    for index, (name, stage) in enumerate([*stages, *always], start=1):
+        if failed and index <= regular:
             results.append(StageResult(name, "skipped", 0.0))
             continue
         say(f"\n=== [{index}/{len(stages)}] {title}: {name} ===")
@@ -54,6 +59,8 @@ def run_stages(title: str, env: str, stages: Sequence[tuple[str, Callable[[], ob
         "stages": [asdict(r) | {"seconds": round(r.seconds, 1)} for r in results],
     }
     (state_dir(env) / f"last-{title}.json").write_text(json.dumps(record, indent=2))
+    with (state_dir(env) / "history.jsonl").open("a") as history:
+        history.write(json.dumps(record, sort_keys=True) + "\n")
     return results
 
 

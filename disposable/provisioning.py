@@ -10,9 +10,10 @@ Repairs (each reported as it happens):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from disposable import image, lxd, ssh
 from disposable.console import say, warn
@@ -21,6 +22,7 @@ from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.paths import outputs_file
 from disposable.terraform import Terraform
+from disposable.zone_fallback import apply_with_zone_fallback, placements_var
 
 
 def terraform_for(
@@ -29,7 +31,7 @@ def terraform_for(
     lock_timeout: str = "60s",
     need_image: bool = True,
 ) -> Terraform:
-    values: dict[str, str] = {"ssh_public_key": ssh.public_key(env.name)}
+    values: dict[str, str] = {"ssh_public_key": ssh.public_key(env.name), "environment": env.name}
     if env.is_local:
         lxd.require_daemon()
         alias = image.image_alias()
@@ -80,13 +82,35 @@ def write_outputs(env: str, outputs: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-def provision(env: Environment, variables: Mapping[str, str] | None = None, lock_timeout: str = "60s") -> Contract:
+def apply(tf: Terraform, zones: Sequence[str] = (), hosts_per_zone: int = 1) -> None:
+    """terraform apply; with `zones`, place the hosts in the first zone that has capacity."""
+    if not zones:
+        tf.apply()
+        return
+    if tf.environment.is_local:
+        raise DisposableError("--zones is for cloud environments; the local cloud has a single zone.")
+
+    def apply_in(zone: str) -> tuple[int, str]:
+        placed = dataclasses.replace(tf, variables={**tf.variables, "placements": placements_var(zone, hosts_per_zone)})
+        result = placed.apply_unchecked()
+        return result.returncode, result.output
+
+    apply_with_zone_fallback(zones, apply_in, say)
+
+
+def provision(
+    env: Environment,
+    variables: Mapping[str, str] | None = None,
+    lock_timeout: str = "60s",
+    zones: Sequence[str] = (),
+    hosts_per_zone: int = 1,
+) -> Contract:
     tf = terraform_for(env, variables, lock_timeout)
     say(f"Terraform engine: {tf.engine.describe()}")
     tf.init()
     reconcile(tf)
     previous = load_cached_contract(env.name)
-    tf.apply()
+    apply(tf, zones, hosts_per_zone)
     outputs = tf.outputs()
     contract = parse_outputs(outputs)
     write_outputs(env.name, outputs)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from disposable import mirror
-from disposable.console import CommandResult, run
+from disposable.console import CommandResult, run, say
 from disposable.engine import Engine, find_engine
 from disposable.environments import Environment
 from disposable.errors import DisposableError
@@ -68,24 +68,41 @@ class Terraform:
             )
         raise DisposableError(f"terraform {what} failed (exit {result.returncode}); see the output above.")
 
+    def backend_args(self) -> list[str]:
+        """Local state for the local cloud; the GCS backend's bucket/prefix from backend.hcl for gcp."""
+        if self.environment.is_local:
+            return [f"-backend-config=path={self.state_file}"]
+        backend_file = self.environment.stack / "backend.hcl"
+        if not backend_file.exists():
+            raise DisposableError(
+                f"{backend_file} is missing: the {self.environment.name} state lives in a GCS bucket.",
+                f"Copy {backend_file.name}.example to {backend_file.name} and name your state bucket (docs/gcp.md).",
+            )
+        return [f"-backend-config={backend_file}"]
+
     def init(self) -> None:
         mirror.ensure_mirror()
-        result = self._run(
-            "init",
-            "-input=false",
-            "-no-color",
-            "-lockfile=readonly",
-            f"-backend-config=path={self.state_file}",
-            label="tf init",
-            echo=False,
-        )
+        args = ["init", "-input=false", "-no-color", *self.backend_args()]
+        if (self.environment.stack / ".terraform.lock.hcl").exists():
+            args.append("-lockfile=readonly")  # refuse providers that differ from the committed lock
+        else:
+            say(f"WARNING: {self.environment.stack.name} has no .terraform.lock.hcl yet: init writes one; commit it.")
+        result = self._run(*args, label="tf init", echo=False)
         if result.returncode != 0:
             print(result.output)
             raise DisposableError(
                 "terraform init failed (output above).",
                 "Run ./bootstrap.sh setup to rebuild the provider mirror; if you changed provider versions, "
-                "update the stack's .terraform.lock.hcl with `invoke lock-providers`.",
+                "update the stack's .terraform.lock.hcl (terraform providers lock).",
             )
+
+    def apply_unchecked(self) -> CommandResult:
+        """apply whose failure the caller classifies (zone fallback); a lock error still raises."""
+        result = self._run("apply", "-input=false", "-no-color", "-auto-approve", f"-lock-timeout={self.lock_timeout}",
+                           label="tf apply")  # fmt: skip
+        if result.returncode != 0 and LOCK_ERROR in result.output:
+            self._check(result, "apply")
+        return result
 
     def validate(self) -> None:
         self._check(self._run("validate", "-no-color", label="tf validate"), "validate")

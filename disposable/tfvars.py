@@ -8,7 +8,7 @@ from disposable.errors import DisposableError
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Variables the invoke tasks supply themselves; setting them by hand would bypass bootstrap.
-RESERVED = {"ssh_public_key"}
+RESERVED = {"ssh_public_key", "environment"}
 
 
 def parse_var_pairs(pairs: list[str]) -> dict[str, str]:

@@ -54,8 +54,10 @@ def test_driver_kernel_module_built_by_dkms_for_the_target_kernel(
     assert "installed" in status, status
     branch_version = spec["nvidia_driver_version"].split("-")[0]
     assert branch_version in status
-    module = host.run(f"find /lib/modules/{kernel} -name 'nvidia.ko*'")
-    assert module.stdout.strip(), f"no nvidia.ko under /lib/modules/{kernel}"
+    # Debian renames the module after its DKMS package (nvidia-current.ko), Ubuntu keeps nvidia.ko.
+    module_name = spec["nvidia_driver_dkms_module"]
+    module = host.run(f"find /lib/modules/{kernel} -name '{module_name}.ko*'")
+    assert module.stdout.strip(), f"no {module_name}.ko under /lib/modules/{kernel}"
 
 
 def test_nouveau_is_blacklisted(host: Any, gpu_stack: bool) -> None:

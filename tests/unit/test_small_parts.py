@@ -33,6 +33,7 @@ def test_unknown_environment_lists_the_known_ones() -> None:
         (["host_count=0"], "must be a whole number >= 1"),
         (["host_count=two"], "must be a whole number >= 1"),
         (["ssh_public_key=x"], "set by invoke itself"),
+        (["environment=prod"], "set by invoke itself"),
     ],
 )
 def test_bad_vars_are_refused_before_terraform(pairs: list[str], message: str) -> None:

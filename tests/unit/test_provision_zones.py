@@ -1,0 +1,44 @@
+"""provision's zone fallback wiring: each zone gets its own placements, a lock error still stops.
+(GCP itself cannot be reached here: terraform apply is replaced by recorded outcomes.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from disposable import provisioning
+from disposable.console import CommandResult
+from disposable.engine import Engine
+from disposable.environments import get_environment
+from disposable.errors import DisposableError
+from disposable.terraform import Terraform
+
+ERRORS = Path(__file__).parent / "data" / "gcp_errors"
+FAKE_ENGINE = Engine("terraform", ("terraform",), "1.11.4")
+
+
+def _terraform(env: str) -> Terraform:
+    return Terraform(get_environment(env), {"project_id": "p"}, engine=FAKE_ENGINE)
+
+
+def _capacity_error() -> str:
+    return next(p.read_text() for p in sorted(ERRORS.glob("*")) if "capacity" in p.name or "exhausted" in p.name)
+
+
+def test_next_zone_gets_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def fake_apply(self: Terraform) -> CommandResult:
+        seen.append(self.variables["placements"])
+        ok = "us-central1-b" in self.variables["placements"]
+        return CommandResult(0 if ok else 1, "" if ok else _capacity_error(), 1.0)
+
+    monkeypatch.setattr(Terraform, "apply_unchecked", fake_apply)
+    provisioning.apply(_terraform("gcp"), ["us-central1-a", "us-central1-b"], hosts_per_zone=2)
+    assert seen == ['[{ zone = "us-central1-a", count = 2 }]', '[{ zone = "us-central1-b", count = 2 }]']
+
+
+def test_zones_are_refused_for_the_local_cloud() -> None:
+    with pytest.raises(DisposableError, match="single zone"):
+        provisioning.apply(_terraform("local"), ["local-a"])
