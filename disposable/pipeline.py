@@ -36,7 +36,7 @@ def run_stages(title: str, env: str, stages: Sequence[Stage], always: Sequence[S
         if failed and index <= regular:
             results.append(StageResult(name, "skipped", 0.0))
             continue
-        say(f"\n=== [{index}/{len(stages)}] {title}: {name} ===")
+        say(f"\n=== [{index}/{regular + len(always)}] {title}: {name} ===")
         start = time.monotonic()
         try:
             stage()
