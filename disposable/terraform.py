@@ -22,7 +22,6 @@ from disposable.errors import DisposableError
 from disposable.paths import state_dir
 
 LOCK_ERROR = "Error acquiring the state lock"
-INSTANCE_NOT_FOUND = re.compile(r"Instance not found", re.IGNORECASE)
 
 
 @dataclass
@@ -104,9 +103,6 @@ class Terraform:
             self._check(result, "apply")
         return result
 
-    def validate(self) -> None:
-        self._check(self._run("validate", "-no-color", label="tf validate"), "validate")
-
     def plan(self, *, detailed_exitcode: bool = False, destroy: bool = False) -> int:
         args = ["plan", "-input=false", "-no-color", f"-lock-timeout={self.lock_timeout}"]
         if detailed_exitcode:
@@ -120,17 +116,7 @@ class Terraform:
         return 0
 
     def apply(self) -> CommandResult:
-        return self._check(
-            self._run(
-                "apply",
-                "-input=false",
-                "-no-color",
-                "-auto-approve",
-                f"-lock-timeout={self.lock_timeout}",
-                label="tf apply",
-            ),
-            "apply",
-        )
+        return self._check(self.apply_unchecked(), "apply")
 
     def destroy(self) -> CommandResult:
         return self._check(
@@ -148,7 +134,7 @@ class Terraform:
     def outputs(self) -> dict[str, Any]:
         result = self._run("output", "-json", label="tf output", echo=False)
         self._check(result, "output")
-        return dict(json.loads(result.output[result.output.index("{") :]) if "{" in result.output else {})
+        return dict(_json_object(result.output))
 
     def state_resources(self) -> list[dict[str, Any]]:
         """Managed resources in state: [{address, type, values}], without refreshing."""
@@ -156,8 +142,7 @@ class Terraform:
             return []
         result = self._run("show", "-json", "-no-color", label="tf show", echo=False)
         self._check(result, "show")
-        text = result.output[result.output.index("{") :] if "{" in result.output else "{}"
-        values = json.loads(text).get("values") or {}
+        values = _json_object(result.output).get("values") or {}
         found: list[dict[str, Any]] = []
 
         def walk(module: dict[str, Any]) -> None:
@@ -178,6 +163,11 @@ class Terraform:
 
     def force_unlock(self, lock_id: str) -> None:
         self._check(self._run("force-unlock", "-force", lock_id, label="tf unlock"), "force-unlock")
+
+
+def _json_object(output: str) -> dict[str, Any]:
+    """The JSON object in a command's output (warnings about the CLI config may precede it)."""
+    return dict(json.loads(output[output.index("{") :])) if "{" in output else {}
 
 
 def fmt_check(path: Path, engine: Engine | None = None) -> bool:
