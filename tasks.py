@@ -101,15 +101,60 @@ def verify(c, env="local"):  # type: ignore[no-untyped-def]
     run_verify(get_environment(env).name)
 
 
-@task(help={**ENV_HELP, "var": "Terraform variable NAME=VALUE (repeatable)", "zones": ZONES_HELP}, iterable=["var"])
+@task(
+    help={
+        **ENV_HELP,
+        "var": "Terraform variable NAME=VALUE (repeatable)",
+        "zones": ZONES_HELP,
+        "from_image": "launch the hosts from the golden image of `invoke bake` (configure only deploys the service)",
+    },
+    iterable=["var"],
+)
 @reported
-def rebuild(c, env="local", var=None, zones=""):  # type: ignore[no-untyped-def]
-    """destroy -> provision -> configure -> verify, with per-stage timings and a summary."""
+def rebuild(c, env="local", var=None, zones="", from_image=False):  # type: ignore[no-untyped-def]
+    """destroy -> provision -> configure -> verify -> fingerprint, with per-stage timings and a summary."""
     from disposable import rebuilding
     from disposable.zone_fallback import parse_zones
 
-    if not rebuilding.rebuild(get_environment(env), parse_vars(var or []), parse_zones(zones)):
+    if not rebuilding.rebuild_ok(get_environment(env), parse_vars(var or []), parse_zones(zones), from_image):
         raise Exit(code=1)
+
+
+@task(help=ENV_HELP)
+@reported
+def drift(c, env="local"):  # type: ignore[no-untyped-def]
+    """Read-only: terraform plan + ansible --check --diff, naming what changed. Exit 0 clean, 2 drift, 1 error."""
+    from disposable.drift import detect
+
+    if not detect(get_environment(env)).clean:
+        raise Exit(code=2)
+
+
+@task(help=ENV_HELP)
+@reported
+def fingerprint(c, env="local"):  # type: ignore[no-untyped-def]
+    """Record each host's canonical fingerprint and compare it with the previous one."""
+    from disposable.fingerprint import record
+
+    record(get_environment(env).name)
+
+
+@task(help={**ENV_HELP, "runs": "how many recent runs to show"})
+@reported
+def report(c, env="local", runs=20):  # type: ignore[no-untyped-def]
+    """Render the rebuild/nightly history as Markdown, HTML and a PNG of stage durations."""
+    from disposable.report import write_report
+
+    write_report(get_environment(env).name, int(runs))
+
+
+@task(help={**ENV_HELP, "host": "host to bake from (default: the first host)"})
+@reported
+def bake(c, env="local", host=""):  # type: ignore[no-untyped-def]
+    """Publish a configured host's slow layers (driver, CUDA, Python runtime) as a golden image."""
+    from disposable.bake import bake as run_bake
+
+    run_bake(get_environment(env), host)
 
 
 @task(

@@ -55,6 +55,34 @@ def parse_recap(output: str) -> list[HostRecap]:
     ]
 
 
+def playbook_argv(
+    env: str,
+    playbook: str,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: str | None = None,
+    extra_args: list[str] | None = None,
+) -> list[str]:
+    argv = [venv_tool("ansible-playbook"), "-i", str(inventory_file(env)), str(ANSIBLE_DIR / playbook)]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    if limit:
+        argv += ["--limit", limit]
+    if tags:
+        argv += ["--tags", tags]
+    return argv + (extra_args or [])
+
+
+def run_playbook_unchecked(argv: list[str], extra_env: dict[str, str] | None = None) -> tuple[int, list[HostRecap]]:
+    """Run an ansible-playbook command line; the caller judges the exit status."""
+    result = run(argv, label="ansible", env={**ansible_env(), **(extra_env or {})}, cwd=REPO_ROOT)
+    return result.returncode, parse_recap(result.output)
+
+
 def run_playbook(
     env: str,
     playbook: str = "site.yml",
@@ -65,22 +93,12 @@ def run_playbook(
     tags: str | None = None,
     extra_args: list[str] | None = None,
 ) -> list[HostRecap]:
-    argv = [venv_tool("ansible-playbook"), "-i", str(inventory_file(env)), str(ANSIBLE_DIR / playbook)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
-    if limit:
-        argv += ["--limit", limit]
-    if tags:
-        argv += ["--tags", tags]
-    argv += extra_args or []
-    result = run(argv, label="ansible", env=ansible_env(), cwd=REPO_ROOT)
-    recap = parse_recap(result.output)
-    if result.returncode != 0 or not recap:
+    argv = playbook_argv(env, playbook, check=check, diff=diff, limit=limit, tags=tags, extra_args=extra_args)
+    returncode, recap = run_playbook_unchecked(argv)
+    if returncode != 0 or not recap:
         bad = [r.host for r in recap if r.failed or r.unreachable]
         raise DisposableError(
-            f"ansible-playbook {playbook} failed (exit {result.returncode})"
+            f"ansible-playbook {playbook} failed (exit {returncode})"
             + (f" on {', '.join(bad)}" if bad else "")
             + "; see the output above.",
             "Fix the cause and rerun `invoke configure`: the roles are idempotent and converge from any state.",

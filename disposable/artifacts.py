@@ -28,18 +28,12 @@ from pathlib import Path
 
 from disposable.console import fmt_seconds, say
 from disposable.errors import DisposableError
+from disposable.hashing import hash_files
 from disposable.paths import REPO_ROOT, SERVICE_DIR
 from disposable.pipdownload import pip_download
 
 BUILD_DIR = REPO_ROOT / ".build"
 SERVICE_REQUIREMENTS = SERVICE_DIR / "requirements.txt"
-
-
-def _hash_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def _stamp_ok(directory: Path, key: str) -> bool:
@@ -57,7 +51,7 @@ def _replace_dir(tmp: Path, final: Path, key: str) -> None:
 def _cached_build(name: str, inputs: list[Path], what: str, build: Callable[[Path], None]) -> Path:
     """.build/<name>, rebuilt by `build(tmp_dir)` only when the hash of `inputs` changed."""
     final = BUILD_DIR / name
-    key = _hash_files(inputs)
+    key = hash_files(inputs, REPO_ROOT)
     if _stamp_ok(final, key):
         return final
     start = time.monotonic()

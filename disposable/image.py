@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from disposable import lxd
 from disposable.console import fmt_seconds, say
 from disposable.errors import DisposableError
+from disposable.hashing import hash_files
 from disposable.paths import IMAGE_RECIPE_DIR, cache_dir
 
 ALIAS_PREFIX = "dml-debian12-"
@@ -17,11 +17,7 @@ ALIAS_PREFIX = "dml-debian12-"
 
 def recipe_hash(recipe_dir: Path = IMAGE_RECIPE_DIR) -> str:
     """sha256 over every file of the recipe (path and content), first 12 hex digits."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in recipe_dir.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(recipe_dir)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+    return hash_files((p for p in recipe_dir.rglob("*") if p.is_file()), recipe_dir, length=12)
 
 
 def image_alias() -> str:

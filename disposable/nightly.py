@@ -1,69 +1,84 @@
 """`invoke nightly`: the destroy-and-rebuild proof, run on a schedule.
 
-rebuild (destroy -> provision -> configure -> verify), then, whatever happened, destroy
-and the janitor; the record goes to .state/<env>/history.jsonl (via the stage runner) and
-.state/<env>/reports/nightly.md summarises the recent runs.
+rebuild (destroy -> provision -> configure -> verify), a drift check that must be clean, the
+fingerprint compared with the previous run (the same commit must give identical hosts),
+then, whatever happened, destroy and the janitor (local containers or GCP instances/disks
+older than the maximum age, project-labelled only). The record goes to
+.state/<env>/history.jsonl (via the stage runner) and .state/<env>/reports/ (Markdown, HTML,
+PNG) summarises the recent runs.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from disposable import configuring, janitor, provisioning
-from disposable.console import fmt_seconds, say
+from disposable import drift, fingerprint, gcp_janitor, janitor, provisioning, report
+from disposable.console import say
 from disposable.environments import Environment
-from disposable.paths import state_dir
+from disposable.errors import DisposableError
 from disposable.pipeline import Stage, run_stages, succeeded
-from disposable.verify import verify
+from disposable.rebuilding import RunFacts, rebuild_stages
 
 REPORT_RUNS = 14
+
+
+def check_drift(env: Environment, facts: RunFacts) -> None:
+    """Right after a rebuild nothing may drift: a second converge or plan that would change
+    something means the code does not describe the host (or a task is not idempotent)."""
+    report = drift.detect(env)
+    facts.extra["drift"] = {"clean": report.clean, "items": report.items()}
+    if not report.clean:
+        raise DisposableError(
+            "Drift right after a rebuild:\n  " + "\n  ".join(report.items()),
+            "A task that changes on every run, or a resource Terraform cannot converge: fix the code.",
+        )
+
+
+def compare_fingerprint(env: Environment, facts: RunFacts) -> None:
+    """Record the fingerprint; the same commit must give the same hosts as last time."""
+    recorded = fingerprint.record(env.name)
+    facts.fingerprint = recorded.fingerprint.summary()
+    facts.fingerprint_changes = recorded.changes
+    if recorded.changes and recorded.same_code:
+        raise DisposableError(
+            f"The same commit built different hosts ({len(recorded.changes)} difference(s), listed above).",
+            "Something is not pinned: an unpinned package or file came out differently this time.",
+        )
+
+
+def janitor_stage(env: Environment, variables: Mapping[str, str], max_age_hours: float) -> Stage:
+    if env.is_local:
+        return ("janitor", lambda: janitor.sweep_local(max_age_hours))
+    project = variables.get("project_id") or os.environ.get("TF_VAR_project_id", "")  # noqa: SIM112 (Terraform's name)
+    return ("janitor", lambda: gcp_janitor.sweep_gcp(project, env.name, max_age_hours))
 
 
 def nightly(
     env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), janitor_max_age_hours: float = 12
 ) -> bool:
-    stages: list[Stage] = [
-        ("destroy", lambda: provisioning.destroy(env)),
-        ("provision", lambda: provisioning.provision(env, variables, zones=zones)),
-        ("configure", lambda: configuring.configure(env)),
-        ("verify", lambda: verify(env.name)),
+    facts = RunFacts()
+    stages = rebuild_stages(env, variables, zones, facts)
+    # The stages after verify: drift must be clean, the fingerprint compared with the last run.
+    stages = [s for s in stages if s[0] != "fingerprint"] + [
+        ("drift", lambda: check_drift(env, facts)),
+        ("fingerprint", lambda: compare_fingerprint(env, facts)),
     ]
-    always: list[Stage] = [("destroy (always)", lambda: provisioning.destroy(env))]
-    if env.is_local:
-        always.append(("janitor", lambda: janitor.sweep_local(janitor_max_age_hours)))
-    results = run_stages("nightly", env.name, stages, always)
-    report = write_report(env.name)
-    say(f"Report: {report}")
+    always: list[Stage] = [
+        ("destroy (always)", lambda: provisioning.destroy(env)),
+        janitor_stage(env, variables, janitor_max_age_hours),
+    ]
+    results = run_stages("nightly", env.name, stages, always, extras=lambda: facts.record(env))
+    say(f"Report: {write_report(env.name)}")
     return succeeded(results)
 
 
 def write_report(env: str) -> Path:
-    """A Markdown table of the recent nightly runs and their stage times."""
-    history = state_dir(env) / "history.jsonl"
-    records = (
-        [json.loads(line) for line in history.read_text().splitlines() if line.strip()] if history.exists() else []
-    )
-    runs = [r for r in records if r.get("title") == "nightly"][-REPORT_RUNS:]
-    stage_names = list(dict.fromkeys(s["name"] for r in runs for s in r["stages"]))
-    lines = [
-        f"# Nightly rebuilds: {env}",
-        "",
-        "| finished (UTC) | result | total | " + " | ".join(stage_names) + " |",
-        "|---" * (3 + len(stage_names)) + "|",
-    ]
-    for run in reversed(runs):
-        by_name = {s["name"]: s for s in run["stages"]}
-        cells = [
-            f"{fmt_seconds(by_name[n]['seconds'])} {by_name[n]['status']}" if n in by_name else "-" for n in stage_names
-        ]
-        result = "ok" if run["succeeded"] else "**FAILED**"
-        lines.append(
-            f"| {run['finished_at']} | {result} | {fmt_seconds(run['total_seconds'])} | " + " | ".join(cells) + " |"
-        )
-    reports = state_dir(env) / "reports"
-    reports.mkdir(exist_ok=True)
-    path = reports / "nightly.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """The run report (disposable.report: Markdown, HTML, chart). Its Markdown is also kept
+    as reports/nightly.md, the name earlier reports and links used; returns that path."""
+    markdown = report.write_report(env, REPORT_RUNS).markdown
+    nightly_md = markdown.with_name("nightly.md")
+    shutil.copyfile(markdown, nightly_md)
+    return nightly_md

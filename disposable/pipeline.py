@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from disposable.console import fmt_seconds, say, table
 from disposable.errors import DisposableError
@@ -24,10 +25,17 @@ class StageResult:
 Stage = tuple[str, Callable[[], object]]
 
 
-def run_stages(title: str, env: str, stages: Sequence[Stage], always: Sequence[Stage] = ()) -> list[StageResult]:
+def run_stages(
+    title: str,
+    env: str,
+    stages: Sequence[Stage],
+    always: Sequence[Stage] = (),
+    extras: Callable[[], dict[str, Any]] | None = None,
+) -> list[StageResult]:
     """Run `stages` in order; after a failure the rest are skipped, but `always` stages run
     in any case (clean-up). Prints a summary table, writes .state/<env>/last-<title>.json and
-    appends the record to .state/<env>/history.jsonl. Returns the results (see `succeeded`)."""
+    appends the record (plus what `extras()` returns: fingerprint, tool versions...) to
+    .state/<env>/history.jsonl. Returns the results (see `succeeded`)."""
     results: list[StageResult] = []
     failed = False
     started = time.monotonic()
@@ -57,6 +65,7 @@ def run_stages(title: str, env: str, stages: Sequence[Stage], always: Sequence[S
         "succeeded": not failed,
         "total_seconds": round(total, 1),
         "stages": [asdict(r) | {"seconds": round(r.seconds, 1)} for r in results],
+        **(extras() if extras else {}),
     }
     (state_dir(env) / f"last-{title}.json").write_text(json.dumps(record, indent=2))
     with (state_dir(env) / "history.jsonl").open("a") as history:

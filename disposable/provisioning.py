@@ -14,15 +14,29 @@ import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from disposable import image, lxd, ssh
 from disposable.console import say, warn
 from disposable.contract import Contract, parse_outputs
 from disposable.environments import Environment
 from disposable.errors import DisposableError
-from disposable.paths import outputs_file
+from disposable.paths import outputs_file, state_dir
 from disposable.terraform import Terraform
 from disposable.zone_fallback import apply_with_zone_fallback, placements_var
+
+DERIVED_VARIABLES = ("ssh_public_key", "environment", "apt_cache_dir")
+
+
+def last_variables_file(env: str) -> Path:
+    return state_dir(env) / "provision-vars.json"
+
+
+def last_variables(env: str) -> dict[str, str]:
+    """The Terraform variables of the last successful provision (what plan/drift compare with)."""
+    path = last_variables_file(env)
+    return dict(json.loads(path.read_text())) if path.exists() else {}
 
 
 def terraform_for(
@@ -30,7 +44,10 @@ def terraform_for(
     variables: Mapping[str, str] | None = None,
     lock_timeout: str = "60s",
     need_image: bool = True,
+    reuse_last: bool = False,
 ) -> Terraform:
+    """Terraform for `env` with the derived variables (key, image, ...) set. reuse_last: start
+    from the last provision's variables (plan and drift compare against what was applied)."""
     values: dict[str, str] = {"ssh_public_key": ssh.public_key(env.name), "environment": env.name}
     if env.is_local:
         lxd.require_daemon()
@@ -42,8 +59,19 @@ def terraform_for(
             )
         values["image"] = alias
         values["apt_cache_dir"] = lxd.shared_apt_cache()
+    values.update(last_variables(env.name) if reuse_last else {})
     values.update(variables or {})
     return Terraform(env, values, lock_timeout=lock_timeout)
+
+
+def deleted_out_of_band(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The LXD objects Terraform's state holds that no longer exist (local cloud)."""
+    return [
+        res
+        for res in resources
+        if res["type"] in lxd.OBJECT_KINDS
+        and not lxd.object_exists(lxd.OBJECT_KINDS[res["type"]], res["values"]["name"])
+    ]
 
 
 def reconcile(tf: Terraform) -> None:
@@ -51,14 +79,12 @@ def reconcile(tf: Terraform) -> None:
     if not tf.environment.is_local:
         return
     resources = tf.state_resources()
-    for res in resources:
-        kind = lxd.OBJECT_KINDS.get(res["type"])
-        if kind and not lxd.object_exists(kind, res["values"]["name"]):
-            warn(
-                f"LXD {kind} {res['values']['name']} was deleted outside Terraform; dropping {res['address']} "
-                "from state so it is re-created"
-            )
-            tf.state_rm(res["address"])
+    for res in deleted_out_of_band(resources):
+        kind, name = lxd.OBJECT_KINDS[res["type"]], res["values"]["name"]
+        warn(
+            f"LXD {kind} {name} was deleted outside Terraform; dropping {res['address']} from state so it is re-created"
+        )
+        tf.state_rm(res["address"])
     if not resources:
         leftovers = lxd.delete_environment_leftovers(tf.environment.name)
         if leftovers:
@@ -105,7 +131,7 @@ def provision(
     zones: Sequence[str] = (),
     hosts_per_zone: int = 1,
 ) -> Contract:
-    tf = terraform_for(env, variables, lock_timeout)
+    tf = terraform_for(env, variables, lock_timeout, reuse_last=True)
     say(f"Terraform engine: {tf.engine.describe()}")
     tf.init()
     reconcile(tf)
@@ -114,6 +140,8 @@ def provision(
     outputs = tf.outputs()
     contract = parse_outputs(outputs)
     write_outputs(env.name, outputs)
+    chosen = {k: v for k, v in tf.variables.items() if k not in DERIVED_VARIABLES}
+    last_variables_file(env.name).write_text(json.dumps(chosen, indent=2, sort_keys=True))
     before = {h.name: h.instance_id for h in previous.hosts} if previous else {}
     fresh = {h.name for h in contract.hosts if before.get(h.name) != h.instance_id}
     ssh.wait_for_ssh(env.name, contract.hosts, fresh)
@@ -122,7 +150,7 @@ def provision(
 
 
 def plan(env: Environment, variables: Mapping[str, str] | None = None, detailed_exitcode: bool = False) -> int:
-    tf = terraform_for(env, variables)
+    tf = terraform_for(env, variables, reuse_last=True)
     tf.init()
     reconcile(tf)
     return tf.plan(detailed_exitcode=detailed_exitcode)
@@ -138,6 +166,7 @@ def destroy(env: Environment, lock_timeout: str = "60s") -> None:
         if leftovers:
             warn(f"removed resources Terraform did not know about: {', '.join(leftovers)}")
     outputs_file(env.name).unlink(missing_ok=True)
+    last_variables_file(env.name).unlink(missing_ok=True)
     ssh.known_hosts(env.name).unlink(missing_ok=True)
     say(f"Environment {env.name} destroyed.")
 

@@ -1,27 +1,69 @@
-"""`invoke rebuild`: destroy -> provision -> configure -> verify, timed, with a summary."""
+"""`invoke rebuild`: destroy -> provision -> configure -> verify -> fingerprint, timed, with a
+summary; the record (stage timings, outcome, fingerprint, tool versions) goes to the history."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from disposable import configuring, provisioning
+from disposable import bake, configuring, fingerprint, provisioning
 from disposable.environments import Environment
-from disposable.pipeline import StageResult, run_stages, succeeded
+from disposable.pipeline import Stage, StageResult, run_stages, succeeded
+from disposable.toolversions import tool_versions
 from disposable.verify import verify
 
 
-def rebuild_stages(env: Environment, variables: Mapping[str, str], zones: Sequence[str] = ()) -> list[StageResult]:
-    return run_stages(
-        "rebuild",
-        env.name,
-        [
-            ("destroy", lambda: provisioning.destroy(env)),
-            ("provision", lambda: provisioning.provision(env, variables, zones=zones)),
-            ("configure", lambda: configuring.configure(env)),
-            ("verify", lambda: verify(env.name)),
-        ],
-    )
+@dataclass
+class RunFacts:
+    """What the stages learn that the history record keeps."""
+
+    from_image: str | None = None
+    fingerprint: dict[str, Any] | None = None
+    fingerprint_changes: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, env: Environment) -> dict[str, Any]:
+        return {
+            "from_image": self.from_image,
+            "fingerprint": self.fingerprint,
+            "fingerprint_changes": self.fingerprint_changes,
+            "tool_versions": tool_versions(env),
+            **self.extra,
+        }
 
 
-def rebuild(env: Environment, variables: Mapping[str, str], zones: Sequence[str] = ()) -> bool:
-    return succeeded(rebuild_stages(env, variables, zones))
+def take_fingerprint(env: Environment, facts: RunFacts) -> None:
+    recorded = fingerprint.record(env.name)
+    facts.fingerprint = recorded.fingerprint.summary()
+    facts.fingerprint_changes = recorded.changes
+
+
+def rebuild_stages(
+    env: Environment, variables: Mapping[str, str], zones: Sequence[str], facts: RunFacts, from_image: bool = False
+) -> list[Stage]:
+    """The stages of a rebuild; with from_image, hosts launch from the baked golden image."""
+    chosen = dict(variables)
+    if from_image:
+        facts.from_image = chosen["image"] = bake.require_baked()
+    return [
+        ("destroy", lambda: provisioning.destroy(env)),
+        ("provision", lambda: provisioning.provision(env, chosen, zones=zones)),
+        ("configure", lambda: configuring.configure(env)),
+        ("verify", lambda: verify(env.name)),
+        ("fingerprint", lambda: take_fingerprint(env, facts)),
+    ]
+
+
+def rebuild(
+    env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), from_image: bool = False
+) -> list[StageResult]:
+    facts = RunFacts()
+    stages = rebuild_stages(env, variables, zones, facts, from_image)
+    return run_stages("rebuild", env.name, stages, extras=lambda: facts.record(env))
+
+
+def rebuild_ok(
+    env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), from_image: bool = False
+) -> bool:
+    return succeeded(rebuild(env, variables, zones, from_image))

@@ -115,7 +115,28 @@ class Terraform:
         self._check(result, "plan")
         return 0
 
-    def apply(self) -> CommandResult:
+    def planned_changes(self) -> list[str]:
+        """What apply would do, one line per resource ('module.x.y["k"]: update'); [] when
+        the infrastructure matches the configuration (plan -detailed-exitcode exit 0)."""
+        plan_file = state_dir(self.environment.name) / "drift.tfplan"
+        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}"]
+        result = self._run(*args, f"-out={plan_file}", label="tf plan")
+        try:
+            if result.returncode == 0:
+                return []
+            if result.returncode != 2:
+                self._check(result, "plan")
+            shown = self._run("show", "-json", "-no-color", str(plan_file), label="tf show", echo=False)
+            self._check(shown, "show")
+            changes = _json_object(shown.output).get("resource_changes") or []
+            return [
+                f"{change['address']}: {'/'.join(change['change']['actions'])}"
+                for change in changes
+                if change["change"]["actions"] not in (["no-op"], ["read"])
+            ]
+        finally:
+            plan_file.unlink(missing_ok=True)
+
         return self._check(self.apply_unchecked(), "apply")
 
     def destroy(self) -> CommandResult:

@@ -30,10 +30,13 @@ def test_rebuild_survives_a_container_deleted_outside_terraform(invoke: Invoke) 
     code, _ = invoke("provision")
     assert code == 0
     subprocess.run(["lxc", "delete", "--force", "dml-local-1"], check=True)
+    code, out = invoke("drift")
+    assert code == 2, "a deleted container is drift (exit 2)"
+    assert "dml-local-1 (lxd_container) was deleted out of band" in out
     code, out = invoke("rebuild", timeout=2400)
     assert code == 0
     assert "was deleted outside Terraform" in out
-    for stage in ("destroy", "provision", "configure", "verify"):
+    for stage in ("destroy", "provision", "configure", "verify", "fingerprint"):
         assert re.search(rf"^{stage}\s+\| ok\s+\| [\dm.]+s", out, re.MULTILINE), f"no timing row for {stage}"
     assert "dml-local-1" in lxc_names("instance")
     assert "Health: dml-local-1" in out
@@ -43,6 +46,36 @@ def test_second_configure_changes_nothing(invoke: Invoke) -> None:
     code, out = invoke("configure")
     assert code == 0
     assert _recap_changed(out) == 0
+
+
+def test_drift_is_clean_after_a_rebuild(invoke: Invoke) -> None:
+    code, out = invoke("drift")
+    assert code == 0, "a freshly rebuilt environment must show no drift"
+    assert "Drift: none" in out
+
+
+def _on_host(*command: str) -> None:
+    subprocess.run(["lxc", "exec", "dml-local-1", "--", *command], check=True)
+
+
+def test_drift_names_out_of_band_changes_and_configure_repairs_them(invoke: Invoke) -> None:
+    # Three changes made behind the tools' back, as a person with a root shell would.
+    _on_host("systemctl", "stop", "demand-predictor")
+    _on_host("sed", "-i", 's/"max_batch": 64/"max_batch": 8/', "/etc/demand-predictor/config.json")
+    _on_host("apt-mark", "unhold", "nvidia-cuda-toolkit")
+    code, out = invoke("drift")
+    assert code == 2, "out-of-band changes are drift (exit 2)"
+    assert "dml-local-1 | inference_service : Write the service configuration" in out
+    assert "dml-local-1 | inference_service : Enable and start the service" in out
+    assert "dml-local-1 | cuda : Hold the CUDA toolkit" in out
+    assert '-    "max_batch": 8' in out or '+    "max_batch": 64' in out, "the --diff shows the edited value"
+    code, out = invoke("configure")
+    assert code == 0 and _recap_changed(out) > 0
+    code, out = invoke("drift")
+    assert code == 0 and "Drift: none" in out
+    # Repaired means identical: the fingerprint equals the one the rebuild recorded.
+    code, out = invoke("fingerprint")
+    assert code == 0 and "Fingerprint: identical to" in out
 
 
 def test_ssh_uses_the_environment_key_and_known_hosts(invoke: Invoke) -> None:
@@ -125,6 +158,27 @@ def test_concurrent_provision_waits_or_fails_on_the_lock(invoke: Invoke) -> None
     # Back to one host; a patient second run would simply have waited its turn.
     code, out = invoke("provision", "--var", "host_count=1")
     assert code == 0 and "dml-local-2" not in lxc_names("instance")
+
+
+def test_bake_then_rebuild_from_image_is_fast_and_identical(invoke: Invoke) -> None:
+    """The golden image: bake the converged host's slow layers, rebuild from it; the spec
+    passes (verify stage) and the fingerprint equals the one of the full rebuild."""
+    code, out = invoke("bake", timeout=1800)
+    assert code == 0
+    alias = re.search(r"Bake: (dml-gpu-[0-9a-f]{12}) published", out)
+    assert alias, "bake names the image it published"
+    assert "dml-bake-" not in "".join(lxc_names("instance")), "the bake copy is removed"
+    code, out = invoke("rebuild", "--from-image", timeout=1800)
+    assert code == 0
+    assert "Fingerprint: identical to" in out, "a host from the golden image must equal a host built from scratch"
+    record = json.loads((STATE / "last-rebuild.json").read_text())
+    assert record["from_image"] == alias.group(1)
+    assert record["fingerprint_changes"] == []
+    configure = next(s for s in record["stages"] if s["name"] == "configure")
+    print(f"rebuild --from-image: {record['total_seconds']}s in all, configure {configure['seconds']}s")
+    code, out = invoke("report")
+    assert code == 0
+    assert (STATE / "reports" / "stage-durations.png").stat().st_size > 1000
 
 
 def test_half_destroyed_environment_is_cleaned_up(invoke: Invoke) -> None:

@@ -10,43 +10,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
-import yaml
+
+from disposable.rolevars import BUILD_DIR as BUILD
+from disposable.rolevars import role_vars
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD = REPO / ".build"
-
-
-def _load_defaults() -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    # Role defaults, then the per-OS variables of the one OS every host runs (Debian 12).
-    for pattern in ("*/defaults/main.yml", "*/vars/Debian-12.yml"):
-        for path in sorted((REPO / "roles").glob(pattern)):
-            values.update(yaml.safe_load(path.read_text()) or {})
-    values.update(yaml.safe_load((REPO / "inventories" / "group_vars" / "all.yml").read_text()) or {})
-    values["dml_repo_dir"] = str(REPO)
-    values["dml_build_dir"] = str(BUILD)
-    return values
-
-
-def _render(values: dict[str, Any]) -> dict[str, Any]:
-    """Resolve the simple '{{ other_var }}' references between defaults (a few passes)."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    resolved = dict(values)
-    for _ in range(5):
-        for key, value in resolved.items():
-            if isinstance(value, str) and "{{" in value:
-                try:
-                    resolved[key] = env.from_string(value).render(**resolved)
-                except jinja2.exceptions.UndefinedError:
-                    continue
-    return resolved
 
 
 @pytest.fixture(scope="session")
 def spec() -> dict[str, Any]:
-    return _render(_load_defaults())
+    return role_vars()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from disposable import janitor, nightly
+from disposable import janitor, nightly, rebuilding
 from disposable.environments import get_environment
 from disposable.errors import DisposableError
 from disposable.lxd import ENV_LABEL
@@ -25,8 +25,8 @@ def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monke
 
     monkeypatch.setattr(nightly.provisioning, "destroy", lambda env: calls.append("destroy"))
     monkeypatch.setattr(nightly.provisioning, "provision", lambda env, v, zones: calls.append("provision"))
-    monkeypatch.setattr(nightly.configuring, "configure", failing_configure)
-    monkeypatch.setattr(nightly, "verify", lambda env: calls.append("verify"))
+    monkeypatch.setattr(rebuilding.configuring, "configure", failing_configure)
+    monkeypatch.setattr(rebuilding, "verify", lambda env: calls.append("verify"))
     monkeypatch.setattr(nightly.janitor, "sweep_local", lambda hours: calls.append(f"janitor {hours:g}h"))
 
     assert nightly.nightly(get_environment("local"), {}, janitor_max_age_hours=6) is False
@@ -34,7 +34,17 @@ def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monke
 
     record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
     assert record["title"] == "nightly" and record["succeeded"] is False
-    assert [s["status"] for s in record["stages"]] == ["ok", "ok", "failed", "skipped", "ok", "ok"]
+    assert [s["status"] for s in record["stages"]] == [
+        "ok",
+        "ok",
+        "failed",
+        "skipped",
+        "skipped",
+        "skipped",
+        "ok",
+        "ok",
+    ]
+    assert [s["name"] for s in record["stages"]][4:6] == ["drift", "fingerprint"]
     report = (state_dir / "local" / "reports" / "nightly.md").read_text()
     assert "**FAILED**" in report and "destroy (always)" in report
 
@@ -52,3 +62,61 @@ def test_janitor_selects_only_old_labelled_containers() -> None:
         _instance("someone-elses", 300, False, now),
     ]
     assert janitor.expired(instances, timedelta(hours=12), now) == ["dml-local-1"]
+
+
+def _fake_rebuild(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    monkeypatch.setattr(nightly.provisioning, "destroy", lambda env: calls.append("destroy"))
+    monkeypatch.setattr(nightly.provisioning, "provision", lambda env, v, zones: calls.append("provision"))
+    monkeypatch.setattr(rebuilding.configuring, "configure", lambda env: calls.append("configure"))
+    monkeypatch.setattr(rebuilding, "verify", lambda env: calls.append("verify"))
+    monkeypatch.setattr(nightly.janitor, "sweep_local", lambda hours: calls.append("janitor"))
+
+
+def test_drift_after_a_rebuild_fails_the_nightly(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from disposable.drift import DriftReport
+
+    calls: list[str] = []
+    _fake_rebuild(monkeypatch, calls)
+    drifted = DriftReport(configuration={"dml-local-1": ["base : Configure sshd"]})
+    monkeypatch.setattr(nightly.drift, "detect", lambda env: drifted)
+    assert nightly.nightly(get_environment("local"), {}) is False
+    record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
+    stages = {s["name"]: s for s in record["stages"]}
+    assert stages["drift"]["status"] == "failed" and "base : Configure sshd" in stages["drift"]["detail"]
+    assert stages["fingerprint"]["status"] == "skipped"
+    assert record["drift"] == {"clean": False, "items": ["dml-local-1: base : Configure sshd"]}
+    assert calls[-2:] == ["destroy", "janitor"]
+
+
+def test_same_commit_different_hosts_fails_the_fingerprint_stage(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from disposable.drift import DriftReport
+    from disposable.fingerprint import Fingerprint, Recorded
+
+    calls: list[str] = []
+    _fake_rebuild(monkeypatch, calls)
+    monkeypatch.setattr(nightly.drift, "detect", lambda env: DriftReport())
+    before = Fingerprint("t0", {"h": {"packages": {"curl": "1"}}}, "c" * 40)
+    after = Fingerprint("t1", {"h": {"packages": {"curl": "2"}}}, "c" * 40)
+    recorded = Recorded(after, before, ["h: packages.curl: 1 -> 2"])
+    monkeypatch.setattr(nightly.fingerprint, "record", lambda env: recorded)
+    assert nightly.nightly(get_environment("local"), {}) is False
+    record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
+    assert record["fingerprint"]["hash"] == after.hash
+    assert record["fingerprint_changes"] == ["h: packages.curl: 1 -> 2"]
+    assert [s["status"] for s in record["stages"] if s["name"] == "fingerprint"] == ["failed"]
+
+    # A new commit may change the hosts: reported, not failed.
+    monkeypatch.setattr(
+        nightly.fingerprint, "record", lambda env: Recorded(after, Fingerprint("t0", before.hosts, "d" * 40), ["x"])
+    )
+    assert nightly.nightly(get_environment("local"), {}) is True
+
+
+def test_gcp_nightly_sweeps_gcp_with_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    swept: list[tuple[str, str, float]] = []
+    monkeypatch.setattr(nightly.gcp_janitor, "sweep_gcp", lambda p, e, h: swept.append((p, e, h)))
+    name, stage = nightly.janitor_stage(get_environment("gcp"), {"project_id": "dml-prod-123"}, 6)
+    stage()
+    assert name == "janitor" and swept == [("dml-prod-123", "gcp", 6)]

@@ -47,6 +47,7 @@ module "hosts" {
   machine_type       = var.machine_type
   gpu_type           = var.gpu_type
   gpu_count          = var.gpu_count
+  image_project      = var.image_project
   image_name         = var.image_name
   boot_disk_size_gb  = var.boot_disk_size_gb
   assign_public_ip   = var.assign_public_ip

@@ -65,8 +65,14 @@ variable "gpu_count" {
   default     = 1
 }
 
+variable "image_project" {
+  description = "Project of the boot image: debian-cloud, or your own project for a baked dml-gpu-<hash> image (docs/gcp.md, Golden image)."
+  type        = string
+  default     = "debian-cloud"
+}
+
 variable "image_name" {
-  description = "Exact Debian 12 image to pin (e.g. debian-12-bookworm-v20250610); empty: the newest of family debian-12."
+  description = "Exact Debian 12 image to pin (e.g. debian-12-bookworm-v20250610, or a baked dml-gpu-<hash>); empty: the newest of family debian-12."
   type        = string
   default     = ""
 }

@@ -1,0 +1,107 @@
+"""`invoke drift`: is every host still what the code says, and if not, what changed?
+
+Two checks, both read-only:
+1. infrastructure: objects Terraform's state holds that were deleted out of band (local
+   cloud: asked of LXD directly, since the provider cannot refresh a deleted container),
+   then `terraform plan -detailed-exitcode` and the resources it would change;
+2. configuration: `ansible-playbook site.yml --check --diff` on every host that exists; the
+   tasks that would change are named per host (ansible/callback_plugins/dml_changes.py).
+
+Exit status of the task: 0 clean, 2 drift, 1 error (the check itself could not run).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from disposable import artifacts, provisioning
+from disposable.ansible import playbook_argv, run_playbook_unchecked
+from disposable.console import say, table
+from disposable.environments import Environment
+from disposable.errors import DisposableError
+from disposable.inventory import load_contract
+
+REPAIR_HINT = {
+    "infrastructure": "`invoke rebuild` (or `invoke provision`) re-creates what was deleted or changed",
+    "configuration": "`invoke configure` converges the hosts back to the spec",
+}
+
+
+@dataclass
+class DriftReport:
+    infrastructure: list[str] = field(default_factory=list)
+    configuration: dict[str, list[str]] = field(default_factory=dict)  # host -> tasks that would change
+
+    @property
+    def clean(self) -> bool:
+        return not self.infrastructure and not any(self.configuration.values())
+
+    def items(self) -> list[str]:
+        lines = [f"infrastructure: {item}" for item in self.infrastructure]
+        for host, tasks in sorted(self.configuration.items()):
+            lines += [f"{host}: {task}" for task in tasks]
+        return lines
+
+
+def infrastructure_drift(env: Environment) -> tuple[list[str], set[str]]:
+    """Out-of-band infrastructure changes, and the names of hosts that no longer exist."""
+    tf = provisioning.terraform_for(env, need_image=False, reuse_last=True)
+    tf.init()
+    resources = tf.state_resources()
+    if not resources and env.is_local:
+        raise DisposableError(
+            f"Environment {env.name} has nothing in its Terraform state: there is nothing to compare.",
+            "Run `invoke rebuild` (or provision + configure) first.",
+        )
+    deleted = provisioning.deleted_out_of_band(resources) if env.is_local else []
+    items = [f"{res['values']['name']} ({res['type']}) was deleted out of band" for res in deleted]
+    gone_hosts = {res["values"]["name"] for res in deleted if res["type"] == "lxd_container"}
+    if not deleted:  # the provider cannot plan over a deleted object; it is named above
+        items += [f"terraform would {change}" for change in tf.planned_changes()]
+    return items, gone_hosts
+
+
+def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, list[str]]:
+    """Tasks site.yml would change, per host (check mode, with diffs printed)."""
+    contract = load_contract(env.name)
+    hosts = [h.name for h in contract.hosts if h.name not in skip_hosts]
+    if not hosts:
+        return {}
+    artifacts.build_all()
+    with tempfile.TemporaryDirectory() as tmp:
+        changes_file = Path(tmp) / "changes.json"
+        argv = playbook_argv(env.name, "site.yml", check=True, diff=True, limit=",".join(hosts))
+        returncode, recap = run_playbook_unchecked(argv, {"DML_CHANGES_FILE": str(changes_file)})
+        if not changes_file.exists():
+            raise DisposableError(f"ansible-playbook --check did not run (exit {returncode}); see the output above.")
+        changes = json.loads(changes_file.read_text())
+    result: dict[str, list[str]] = {host: list(changes["changed"].get(host, [])) for host in hosts}
+    for host, message in changes["unreachable"].items():
+        result.setdefault(host, []).append(f"unreachable: {message}")
+    for host, failures in changes["failed"].items():
+        result.setdefault(host, []).extend(f"check failed: {failure}" for failure in failures)
+    return result
+
+
+def detect(env: Environment) -> DriftReport:
+    say(f"Drift: comparing environment {env.name} with its code (read-only)")
+    infrastructure, gone = infrastructure_drift(env)
+    report = DriftReport(infrastructure, configuration_drift(env, gone))
+    show(report)
+    return report
+
+
+def show(report: DriftReport) -> None:
+    if report.clean:
+        say("Drift: none - infrastructure and configuration match the code.")
+        return
+    rows = [["infrastructure", "-", item] for item in report.infrastructure]
+    rows += [["configuration", host, task] for host, tasks in sorted(report.configuration.items()) for task in tasks]
+    say(f"Drift: {len(rows)} difference(s):\n" + table(["layer", "host", "what changed out of band"], rows))
+    if report.infrastructure:
+        say(f"Repair: {REPAIR_HINT['infrastructure']}.")
+    if any(report.configuration.values()):
+        say(f"Repair: {REPAIR_HINT['configuration']}.")

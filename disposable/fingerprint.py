@@ -1,0 +1,214 @@
+"""`invoke fingerprint`: what each host IS, as canonical JSON, so two rebuilds can be compared.
+
+Per host: every installed package and version, the holds, kernel/driver/CUDA versions, the
+service venv's exact package set (a pip freeze), the sha256 of every deployed file (service
+code, model, config, systemd unit, apt/ssh/modprobe drop-ins, the nvcc wrapper), the service
+user and unit state. The canonical JSON (sorted keys, no whitespace) is hashed per host and
+for the environment.
+
+Excluded as volatile (never read, so never compared): SSH host keys, /etc/machine-id,
+host names and addresses, instance ids, timestamps and file mtimes, logs, apt caches and
+lists, Python bytecode, and a container's running kernel (it is the LXD host's).
+
+Fingerprints are kept in .state/<env>/fingerprints/<UTC time>.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from disposable.ansible import ansible_env, inventory_file
+from disposable.console import say, table
+from disposable.errors import DisposableError
+from disposable.inventory import load_contract
+from disposable.paths import REPO_ROOT, state_dir
+from disposable.rolevars import role_vars
+
+PROBE = Path(__file__).parent / "probes" / "fingerprint_probe.py"
+VOLATILE = (
+    "SSH host keys",
+    "/etc/machine-id",
+    "host names, addresses, instance ids",
+    "timestamps and file mtimes",
+    "logs, apt caches and lists",
+    "Python bytecode (__pycache__, *.pyc)",
+    "a container's running kernel (the LXD host's)",
+)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    taken_at: str
+    hosts: dict[str, dict[str, Any]]  # host -> facts
+    commit: str = "unknown"  # the repository's commit ("+dirty" with local edits): same code?
+
+    def host_hash(self, host: str) -> str:
+        return canonical_hash(self.hosts[host])
+
+    @property
+    def hash(self) -> str:
+        return canonical_hash({name: self.host_hash(name) for name in self.hosts})
+
+    def summary(self) -> dict[str, Any]:
+        """What a history record keeps: the hashes."""
+        return {"hash": self.hash, "hosts": {name: self.host_hash(name) for name in sorted(self.hosts)}}
+
+
+def canonical_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def probe_config() -> dict[str, Any]:
+    """What the probe reads on a host, from the roles' own variables."""
+    v = role_vars()
+    return {
+        "venv_python": v["inference_service_python"],
+        "file_roots": [
+            v["inference_service_releases_dir"],
+            v["inference_service_app_dir"],
+            v["inference_service_model_dir"],
+            v["inference_service_config_dir"],
+            f"/etc/systemd/system/{v['inference_service_name']}.service",
+            v["cuda_nvcc_wrapper"],
+            "/etc/apt/preferences.d",
+            "/etc/apt/sources.list.d",
+            "/etc/apt/apt.conf.d",
+            "/etc/ssh/sshd_config.d",
+            "/etc/modprobe.d",
+            "/usr/local/share/ca-certificates",
+        ],
+        "driver_packages": v["nvidia_driver_os_packages"],
+        "cuda_packages": [v["cuda_toolkit_package"]],
+        "users": [v["inference_service_user"]],
+        "units": [v["inference_service_name"]],
+    }
+
+
+def collect(env: str) -> Fingerprint:
+    """Run the probe on every host of the environment (testinfra's ansible backend: the
+    same connection settings as Ansible itself)."""
+    import testinfra
+
+    contract = load_contract(env)
+    os.environ.update(ansible_env())
+    script = base64.b64encode(PROBE.read_bytes()).decode()
+    config = json.dumps(probe_config())
+    hosts: dict[str, dict[str, Any]] = {}
+    for host in contract.hosts:
+        remote = testinfra.get_host(f"ansible://{host.name}?ansible_inventory={inventory_file(env)}", sudo=True)
+        result = remote.run("echo %s | base64 -d | python3 - %s", script, config)
+        if result.rc != 0:
+            raise DisposableError(
+                f"Could not fingerprint {host.name}: {result.stderr.strip() or result.stdout.strip()}",
+                "Check `invoke status`; the host must be reachable over SSH.",
+            )
+        hosts[host.name] = json.loads(result.stdout)
+    return Fingerprint(datetime.now(UTC).isoformat(timespec="seconds"), hosts, code_version())
+
+
+def code_version() -> str:
+    """HEAD's commit, with '+dirty' when tracked files have local edits; 'unknown' outside git."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if head.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO_ROOT, check=False).returncode != 0
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def fingerprint_dir(env: str) -> Path:
+    path = state_dir(env) / "fingerprints"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def save(env: str, fingerprint: Fingerprint) -> Path:
+    stamp = fingerprint.taken_at.replace(":", "").replace("+0000", "Z")
+    path = fingerprint_dir(env) / f"{stamp}.json"
+    data = {"taken_at": fingerprint.taken_at, "commit": fingerprint.commit, "hosts": fingerprint.hosts}
+    path.write_text(json.dumps(data, sort_keys=True))
+    return path
+
+
+def load(path: Path) -> Fingerprint:
+    try:
+        data = json.loads(path.read_text())
+        return Fingerprint(data["taken_at"], data["hosts"], data.get("commit", "unknown"))
+    except (OSError, ValueError, KeyError) as exc:
+        raise DisposableError(f"{path} is not a fingerprint file: {exc}") from None
+
+
+def previous(env: str, before: Path | None = None) -> Path | None:
+    """The newest saved fingerprint (older than `before` when given)."""
+    files = sorted(fingerprint_dir(env).glob("*.json"))
+    if before is not None:
+        files = [f for f in files if f.name < before.name]
+    return files[-1] if files else None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}" if not prefix else f"{prefix}.{key}"))
+        return flat
+    return {prefix: value}
+
+
+def differences(old: Fingerprint, new: Fingerprint) -> list[str]:
+    """Human-readable differences, e.g. 'dml-local-0: packages.curl:amd64: 7.88 -> 7.89'."""
+    lines: list[str] = []
+    for host in sorted(set(old.hosts) | set(new.hosts)):
+        if host not in old.hosts or host not in new.hosts:
+            lines.append(f"{host}: {'added' if host in new.hosts else 'removed'}")
+            continue
+        before, after = _flatten(old.hosts[host]), _flatten(new.hosts[host])
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                lines.append(f"{host}: {key}: {before.get(key, '(absent)')} -> {after.get(key, '(absent)')}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Recorded:
+    fingerprint: Fingerprint
+    previous: Fingerprint | None
+    changes: list[str] | None  # None: nothing to compare with
+
+    @property
+    def same_code(self) -> bool:
+        """Was the previous fingerprint taken from the same, clean commit?"""
+        commit = self.fingerprint.commit
+        return self.previous is not None and self.previous.commit == commit and commit.isalnum()
+
+
+def record(env: str) -> Recorded:
+    """Take, save and show a fingerprint; compare it with the previous one."""
+    fingerprint = collect(env)
+    path = save(env, fingerprint)
+    rows = [
+        [name, fingerprint.host_hash(name)[:16], str(len(facts["packages"])), str(len(facts["files"]))]
+        for name, facts in sorted(fingerprint.hosts.items())
+    ]
+    say("Fingerprint:\n" + table(["host", "sha256", "packages", "files"], rows))
+    say(f"Fingerprint: {fingerprint.hash[:16]} saved to {path}")
+    before_path = previous(env, path)
+    if before_path is None:
+        say("Fingerprint: no previous fingerprint to compare with")
+        return Recorded(fingerprint, None, None)
+    before = load(before_path)
+    changes = differences(before, fingerprint)
+    if changes:
+        say(f"Fingerprint: DIFFERS from {before_path.name} ({len(changes)} difference(s)):")
+        for line in changes[:50]:
+            say(f"  {line}")
+    else:
+        say(f"Fingerprint: identical to {before_path.name} (taken {before.taken_at})")
+    return Recorded(fingerprint, before, changes)

@@ -1,0 +1,154 @@
+"""The pure parts of drift, fingerprint and bake. The real thing - drift named on a real
+container, identical fingerprints across real rebuilds, a baked LXD image - is in
+tests/integration/test_local_pipeline.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from disposable import bake, fingerprint, provisioning
+from disposable.drift import DriftReport
+from disposable.fingerprint import Fingerprint, Recorded, differences
+
+FACTS = {
+    "packages": {"curl:amd64": "7.88.1-10+deb12u14", "nvidia-smi:amd64": "535.309.01-0+deb12u1"},
+    "holds": ["nvidia-smi"],
+    "files": {"/etc/demand-predictor/config.json": "ab" * 32},
+    "venv": ["torch==2.13.0"],
+}
+
+
+def test_fingerprint_hash_is_canonical_and_sensitive() -> None:
+    reordered = json.loads(json.dumps(FACTS, sort_keys=False))
+    reordered["packages"] = dict(reversed(list(FACTS["packages"].items())))
+    one = Fingerprint("2026-11-27T00:00:00+00:00", {"h1": FACTS})
+    two = Fingerprint("2026-11-28T00:00:00+00:00", {"h1": reordered})
+    assert one.hash == two.hash, "key order and the time taken are not part of the fingerprint"
+    changed = json.loads(json.dumps(FACTS))
+    changed["holds"] = []
+    assert Fingerprint("t", {"h1": changed}).hash != one.hash
+
+
+def test_differences_name_host_key_and_values() -> None:
+    changed = json.loads(json.dumps(FACTS))
+    changed["packages"]["curl:amd64"] = "7.88.1-10+deb12u15"
+    del changed["files"]["/etc/demand-predictor/config.json"]
+    old, new = Fingerprint("t", {"h1": FACTS}), Fingerprint("t", {"h1": changed, "h2": FACTS})
+    assert differences(old, new) == [
+        "h1: files./etc/demand-predictor/config.json: " + "ab" * 32 + " -> (absent)",
+        "h1: packages.curl:amd64: 7.88.1-10+deb12u14 -> 7.88.1-10+deb12u15",
+        "h2: added",
+    ]
+    assert differences(old, old) == []
+
+
+def test_same_code_needs_the_same_clean_commit() -> None:
+    now = Fingerprint("t", {}, "a" * 40)
+    assert Recorded(now, Fingerprint("t", {}, "a" * 40), []).same_code
+    assert not Recorded(now, Fingerprint("t", {}, "b" * 40), []).same_code
+    dirty = Fingerprint("t", {}, "a" * 40 + "+dirty")
+    assert not Recorded(dirty, dirty, []).same_code
+    assert not Recorded(now, None, None).same_code
+
+
+def test_saved_fingerprints_are_found_in_order(state_dir: Path) -> None:
+    first = fingerprint.save("local", Fingerprint("2026-11-27T01:00:00+00:00", {"h1": FACTS}, "c1"))
+    second = fingerprint.save("local", Fingerprint("2026-11-27T02:00:00+00:00", {"h1": FACTS}, "c1"))
+    assert fingerprint.previous("local") == second
+    assert fingerprint.previous("local", before=second) == first
+    assert fingerprint.load(first).hosts == {"h1": FACTS}
+    first.write_text("{not json")
+    with pytest.raises(Exception, match="is not a fingerprint file"):
+        fingerprint.load(first)
+
+
+def test_probe_runs_with_plain_python_and_skips_bytecode(tmp_path: Path) -> None:
+    """The probe itself, run here for real on a small tree (it needs only the stdlib)."""
+    (tmp_path / "app" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "app" / "main.py").write_text("print('hi')\n")
+    (tmp_path / "app" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "current").symlink_to(tmp_path / "app")
+    config = {
+        "venv_python": str(tmp_path / "missing" / "python"),
+        "file_roots": [str(tmp_path / "app"), str(tmp_path / "current"), str(tmp_path / "absent")],
+        "driver_packages": [],
+        "cuda_packages": [],
+        "users": ["root"],
+        "units": [],
+    }
+    out = subprocess.run(
+        [sys.executable, str(fingerprint.PROBE), json.dumps(config)], capture_output=True, text=True, check=True
+    ).stdout
+    facts = json.loads(out)
+    assert facts["files"] == {
+        str(tmp_path / "app" / "main.py"): hashlib.sha256(b"print('hi')\n").hexdigest(),
+        str(tmp_path / "current"): f"-> {tmp_path / 'app'}",
+        str(tmp_path / "absent"): "absent",
+    }
+    assert facts["venv"] == [] and facts["users"]["root"].startswith("root:")
+
+
+def test_drift_report_items_and_clean() -> None:
+    assert DriftReport().clean
+    assert DriftReport(configuration={"h1": []}).clean
+    report = DriftReport(
+        ["dml-local-1 (lxd_container) was deleted out of band"], {"h1": ["cuda : Hold the CUDA toolkit"]}
+    )
+    assert not report.clean
+    assert report.items() == [
+        "infrastructure: dml-local-1 (lxd_container) was deleted out of band",
+        "h1: cuda : Hold the CUDA toolkit",
+    ]
+
+
+def test_generalise_removes_identity_and_the_service(tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs"
+    keep = rootfs / "usr" / "lib" / "nvidia" / "keep.so"
+    for path in [
+        rootfs / "etc" / "ssh" / "ssh_host_ed25519_key",
+        rootfs / "etc" / "demand-predictor" / "config.json",
+        rootfs / "opt" / "demand-predictor" / "releases" / "abc" / "app.py",
+        rootfs / "home" / "deploy" / ".ssh" / "authorized_keys",
+        rootfs / "etc" / "machine-id",
+        keep,
+    ]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    (rootfs / "opt" / "demand-predictor" / "venv").mkdir()
+    (rootfs / "opt" / "demand-predictor" / "app").symlink_to("releases/abc")
+    bake._generalise(rootfs)
+    assert not list((rootfs / "etc" / "ssh").iterdir())
+    assert not (rootfs / "etc" / "demand-predictor").exists()
+    assert not (rootfs / "opt" / "demand-predictor" / "releases").exists()
+    assert not (rootfs / "opt" / "demand-predictor" / "app").is_symlink()
+    assert (rootfs / "opt" / "demand-predictor" / "venv").is_dir(), "the Python runtime is a baked layer"
+    assert not (rootfs / "home" / "deploy" / ".ssh" / "authorized_keys").exists()
+    assert (rootfs / "etc" / "machine-id").read_text() == ""
+    assert keep.exists()
+
+
+def test_baked_alias_follows_the_roles_inputs() -> None:
+    alias = bake.baked_alias()
+    assert alias.startswith("dml-gpu-") and len(alias) == len("dml-gpu-") + 12
+    assert alias == bake.baked_alias()
+    names = {p.name for p in bake.bake_inputs()}
+    assert "requirements.txt" in names and "build.sh" in names
+
+
+def test_gcp_bake_commands_use_an_image_family() -> None:
+    commands = bake.gcp_commands("my-project", "us-central1-a", "dml-gcp-1")
+    assert commands[0].startswith("gcloud compute instances stop dml-gcp-1")
+    assert "--source-disk dml-gcp-1" in commands[1] and "--family dml-gpu" in commands[1]
+    assert commands[2].startswith("gcloud compute instances start")
+
+
+def test_last_variables_are_remembered_until_destroy(state_dir: Path) -> None:
+    assert provisioning.last_variables("local") == {}
+    provisioning.last_variables_file("local").write_text(json.dumps({"host_count": "2"}))
+    assert provisioning.last_variables("local") == {"host_count": "2"}
