@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(lxd lxd-client nftables dnsmasq-base debootstrap openssh-client python3-venv ca-certificates gzip tar)
+APT_PACKAGES=(lxd lxd-client nftables dnsmasq-base btrfs-progs debootstrap openssh-client python3-venv ca-certificates gzip tar)
 VENV=.venv
 STAMP=$VENV/.requirements.sha256
 

@@ -6,7 +6,8 @@ roles' inputs (their files, the group_vars, the service's locked requirements an
 image recipe): `dml-gpu-<hash>`. Change any input and the name changes, so a stale image is
 never used by mistake; `rebuild --from-image` then says to bake again.
 
-Local cloud: the environment's first host is copied (LXD copy, the host keeps running), the
+Local cloud: the environment's first host is copied (LXD copy, the host keeps running; a
+snapshot on the btrfs pool), the
 copy is generalised while stopped - the service release, its unit and config, SSH host
 keys, machine-id, authorized_keys and logs are removed - and published as an LXD image.
 A container launched from it regenerates its host keys and machine-id at first boot
@@ -29,7 +30,6 @@ from disposable.rolevars import inputs_hash, role_vars
 
 BAKED_ROLES = ["base", "nvidia_driver", "cuda", "python_runtime"]
 ALIAS_PREFIX = "dml-gpu-"
-POOL_ROOT = Path("/var/lib/lxd/storage-pools") / lxd.STORAGE_POOL / "containers"
 
 
 def bake_inputs() -> list[Path]:
@@ -77,6 +77,11 @@ def _generalise(rootfs: Path) -> None:
     (rootfs / "etc" / "machine-id").write_text("")  # empty: systemd generates one at first boot
 
 
+def instance_rootfs(name: str) -> Path:
+    """Where a stopped instance's files are on the controller (dir and btrfs pools alike)."""
+    return Path("/var/lib/lxd/storage-pools") / lxd.STORAGE_POOL / "containers" / name / "rootfs"
+
+
 def bake(env: Environment, host_name: str = "") -> str:
     """Publish the slow layers of `host_name` (default: the first host); return the alias."""
     if not env.is_local:
@@ -88,6 +93,7 @@ def bake(env: Environment, host_name: str = "") -> str:
     alias = baked_alias()
     if lxd.image_exists(alias):
         say(f"Bake: {alias} already exists (the roles' inputs have not changed)")
+        _unpack_into_pool(alias)
         return alias
     contract = load_contract(env.name)
     host = contract.host(host_name) if host_name else contract.hosts[0]
@@ -99,7 +105,7 @@ def bake(env: Environment, host_name: str = "") -> str:
     try:
         lxd.lxc("config", "unset", copy, lxd.ENV_LABEL)  # not an environment host: no janitor/destroy target
         say(f"Bake: generalising {copy} (service, host keys, machine-id, logs removed)")
-        _generalise(POOL_ROOT / copy / "rootfs")
+        _generalise(instance_rootfs(copy))
         say(f"Bake: publishing {copy} as {alias} (uncompressed: it is only unpacked locally)")
         lxd.lxc(
             "publish", copy, "--alias", alias, "--compression", "none",
@@ -108,12 +114,24 @@ def bake(env: Environment, host_name: str = "") -> str:
         )  # fmt: skip
     finally:
         lxd.lxc("delete", "--force", copy, check=False)
+    _unpack_into_pool(alias)
     say(f"Bake: {alias} published in {fmt_seconds(time.monotonic() - started)}")
     for stale in lxd.list_project_images(ALIAS_PREFIX):
         if stale != alias:
             lxd.lxc("image", "delete", stale, check=False)
             say(f"Bake: removed the superseded image {stale}")
     return alias
+
+
+def _unpack_into_pool(alias: str) -> None:
+    """On btrfs the first launch of an image unpacks it into the pool (minutes for this one)
+    and every later launch is a snapshot: pay the unpacking at bake time, once."""
+    if lxd.pool_driver() != "btrfs" or lxd.image_volume_exists(alias):
+        return
+    say(f"Bake: unpacking {alias} into the btrfs pool once (later launches are snapshots)")
+    scratch = f"dml-bake-unpack-{alias.removeprefix(ALIAS_PREFIX)}"
+    lxd.lxc("init", alias, scratch, "--storage", lxd.STORAGE_POOL, timeout=1800)
+    lxd.lxc("delete", "--force", scratch, check=False)
 
 
 def require_baked() -> str:

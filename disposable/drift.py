@@ -94,12 +94,18 @@ def detect(env: Environment) -> DriftReport:
     return report
 
 
+def _short(text: str, width: int = 140) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def show(report: DriftReport) -> None:
     if report.clean:
         say("Drift: none - infrastructure and configuration match the code.")
         return
-    rows = [["infrastructure", "-", item] for item in report.infrastructure]
-    rows += [["configuration", host, task] for host, tasks in sorted(report.configuration.items()) for task in tasks]
+    rows = [["infrastructure", "-", _short(item)] for item in report.infrastructure]
+    rows += [
+        ["configuration", host, _short(task)] for host, tasks in sorted(report.configuration.items()) for task in tasks
+    ]
     say(f"Drift: {len(rows)} difference(s):\n" + table(["layer", "host", "what changed out of band"], rows))
     if report.infrastructure:
         say(f"Repair: {REPAIR_HINT['infrastructure']}.")

@@ -76,7 +76,7 @@ def probe_config() -> dict[str, Any]:
             v["inference_service_app_dir"],
             v["inference_service_model_dir"],
             v["inference_service_config_dir"],
-            f"/etc/systemd/system/{v['inference_service_name']}.service",
+            "/etc/systemd/system",  # units, drop-ins and the enablement symlinks
             v["cuda_nvcc_wrapper"],
             "/etc/apt/preferences.d",
             "/etc/apt/sources.list.d",

@@ -160,6 +160,9 @@ def destroy(env: Environment, lock_timeout: str = "60s") -> None:
     tf = terraform_for(env, lock_timeout=lock_timeout, need_image=False)
     tf.init()
     reconcile(tf)
+    if env.is_local:
+        # A clean shutdown first (the service drains); the provider's own stop polls in 10 s steps.
+        lxd.stop_instances(lxd.environment_instances(env.name))
     tf.destroy()
     if env.is_local:
         leftovers = lxd.delete_environment_leftovers(env.name)

@@ -70,7 +70,8 @@ class Terraform:
     def backend_args(self) -> list[str]:
         """Local state for the local cloud; the GCS backend's bucket/prefix from backend.hcl for gcp."""
         if self.environment.is_local:
-            return [f"-backend-config=path={self.state_file}"]
+            # The state path follows the clone; -reconfigure accepts a moved clone (nothing to migrate).
+            return [f"-backend-config=path={self.state_file}", "-reconfigure"]
         backend_file = self.environment.stack / "backend.hcl"
         if not backend_file.exists():
             raise DisposableError(
@@ -137,6 +138,7 @@ class Terraform:
         finally:
             plan_file.unlink(missing_ok=True)
 
+    def apply(self) -> CommandResult:
         return self._check(self.apply_unchecked(), "apply")
 
     def destroy(self) -> CommandResult:
@@ -177,10 +179,10 @@ class Terraform:
         return found
 
     def state_rm(self, address: str) -> None:
-        self._check(
-            self._run("state", "rm", "-no-color", f"-lock-timeout={self.lock_timeout}", address, label="tf state rm"),
-            "state rm",
-        )
+        args = ["state", "rm", "-no-color", f"-lock-timeout={self.lock_timeout}"]
+        if self.environment.is_local:  # the backup goes next to the state, not into the stack's directory
+            args.append(f"-backup={self.state_file}.rm-backup")
+        self._check(self._run(*args, address, label="tf state rm"), "state rm")
 
     def force_unlock(self, lock_id: str) -> None:
         self._check(self._run("force-unlock", "-force", lock_id, label="tf unlock"), "force-unlock")

@@ -36,9 +36,7 @@ class CallbackModule(CallbackBase):
 
     @staticmethod
     def _name(result) -> str:  # type: ignore[no-untyped-def]
-        task = result._task
-        role = task._role.get_name() if task._role else ""
-        return f"{role} : {task.get_name()}" if role else task.get_name()
+        return str(result._task.get_name())  # "role : task" for a role's task
 
     def v2_runner_on_ok(self, result):  # type: ignore[no-untyped-def]
         if result._result.get("changed"):

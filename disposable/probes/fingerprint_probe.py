@@ -29,7 +29,7 @@ def packages():
     result = {}
     for line in out.splitlines():
         status, name, version = line.split("\t")
-        if status.strip() == "ii":
+        if status[1:2] == "i":  # installed; the first letter is the selection (i install, h hold)
             result[name] = version
     return result
 

@@ -1,9 +1,11 @@
 """Admission control: refuse work that cannot finish within the latency budget.
 
 A request is refused (HTTP 429 + Retry-After) when
-* ``event_loop_lag``: the event loop runs more than ``loop_lag_limit`` late, i.e.
-  HTTP handling (not inference) is the bottleneck and requests already queue inside
-  the loop, where no counter sees them;
+* ``event_loop_lag``: the event loop runs more than ``loop_lag_limit`` late while at
+  least ``LAG_MIN_INFLIGHT`` requests are in progress, i.e. HTTP handling (not
+  inference) is the bottleneck and requests already queue inside the loop, where no
+  counter sees them. A late loop with (almost) nothing in progress was descheduled
+  (a noisy neighbour, a GC pass), not overloaded: refusing would help nobody;
 * ``inflight_limit``: too many prediction requests are already being handled;
 * ``queue_full``: its rows would push the queue past ``queue_limit``;
 * ``latency_budget``: the predicted queue wait exceeds the latency budget. The wait is
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+LAG_MIN_INFLIGHT = 4
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class AdmissionController:
 
     def check_inflight(self, inflight: int, loop_lag_s: float) -> Rejection | None:
         """Before reading the body: is there room for one more request?"""
-        if loop_lag_s > self.loop_lag_limit_s:
+        if loop_lag_s > self.loop_lag_limit_s and inflight >= LAG_MIN_INFLIGHT:
             return Rejection(
                 "event_loop_lag",
                 f"event loop is {loop_lag_s * 1000:.1f} ms behind (limit "

@@ -5,27 +5,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from pydantic import ValidationError
+from starlette.routing import Route
 
 from demand_predictor import __version__
 from demand_predictor.admission import AdmissionController, Rejection
-from demand_predictor.batching import WorkItem
+from demand_predictor.batching import DeadlineExceeded, WorkItem
 from demand_predictor.config import Settings
 from demand_predictor.features import MAX_ZONE_DISTANCE_KM
 from demand_predictor.looplag import LoopLagMonitor
 from demand_predictor.metrics import Metrics
-from demand_predictor.middleware import RequestContextMiddleware
+from demand_predictor.middleware import RequestContextMiddleware, RequestRecorder, Scope
 from demand_predictor.runtime import Phase, Runtime
-from demand_predictor.schemas import error_list, model_errors, request_adapter, to_columns
+from demand_predictor.schemas import (
+    error_list,
+    fast_columns,
+    model_errors,
+    request_adapter,
+    to_columns,
+)
 
 log = logging.getLogger("demand_predictor.app")
 JSON_TYPE = "application/json"
+# FastAPI's built-in OpenTelemetry hooks check for configured providers on every
+# request; this service exports Prometheus metrics instead. (The benchmark's FastAPI
+# baselines use the same setting.)
+NO_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
 
 
 class BodyTooLarge(Exception):
@@ -51,19 +65,235 @@ def error_response(
     return json_response(status, payload, headers)
 
 
-async def read_body_limited(request: Request, limit: int) -> bytes:
+class ClientGone(Exception):
+    pass
+
+
+async def read_body_limited(scope: Scope, receive: Any, limit: int) -> bytes:
     """The request body, refusing (BodyTooLarge) past ``limit`` bytes, before parsing."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise BodyTooLarge
+            break
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
+
+
+JSON_HEADER = (b"content-type", b"application/json")
+
+
+async def send_json_bytes(
+    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A complete JSON response as two ASGI messages, without a Response object."""
+    raw = [JSON_HEADER, (b"content-length", str(len(body)).encode("ascii"))]
+    if headers:
+        raw.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def error_bytes(code: str, message: str, details: list[dict[str, Any]] | None = None) -> bytes:
+    payload: dict[str, Any] = {"error": code, "message": message}
+    if details is not None:
+        payload["details"] = details
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A complete refusal response: status, reason (metric label), JSON body, headers."""
+
+    status: int
+    reason: str
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+class PredictEndpoint:
+    """``POST /v1/predict`` as a plain ASGI handler (no Request/Response objects).
+
+    Order of work, cheapest refusal first: readiness/drain (503), event-loop lag and
+    in-flight limit (429, before the body is read), body size (413), validation (422),
+    queue depth and predicted wait (429), then the inference queue, where a request
+    still waiting past its deadline (arrival + latency budget) is refused with 429
+    instead of being computed late.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        metrics: Metrics,
+        admission: AdmissionController,
+        loop_lag: LoopLagMonitor,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.metrics = metrics
+        self.admission = admission
+        self.loop_lag = loop_lag
+        self.adapter = request_adapter(settings.max_rows)
+        self._rejections: dict[str, Any] = {}  # cached counter children
+        self._encoder: tuple[Any, str, str] | None = None  # (manifest, head, row format)
+
+    def count(self, reason: str) -> None:
+        """Count a refusal in dp_rejections_total{reason}."""
+        child = self._rejections.get(reason)
+        if child is None:
+            child = self._rejections[reason] = self.metrics.rejections.labels(reason)
+        child.inc()
+
+    def _unavailable(self) -> Refusal:
+        phase = self.runtime.phase
+        if phase is Phase.DRAINING:
+            reason, message = "draining", "the service is shutting down; retry on another instance"
+        else:
+            reason, message = "not_ready", f"the model is not ready (phase: {phase.value})"
+        return Refusal(503, reason, error_bytes(reason, message), [(b"retry-after", b"1")])
+
+    @staticmethod
+    def _too_many(rejection: Rejection) -> Refusal:
+        retry = str(rejection.retry_after_s).encode("ascii")
+        body = error_bytes(rejection.reason, rejection.detail)
+        return Refusal(429, rejection.reason, body, [(b"retry-after", retry)])
+
+    def precheck(self) -> Refusal | None:
+        """The refusal for a new prediction request before its body is read, if any.
+
+        No side effects (the caller counts what it sends), so the HTTP protocol can
+        call it as soon as it has parsed the request line and headers.
+        """
+        runtime = self.runtime
+        if not runtime.ready:
+            return self._unavailable()
+        rejection = self.admission.check_inflight(runtime.inflight, self.loop_lag.lag_s)
+        if rejection is None:
+            worker = runtime.worker
+            assert worker is not None  # ready implies loaded
+            pending = worker.pending_rows
+            # Even a one-row request would wait past the budget / overflow the queue.
+            rejection = self.admission.check_queue(1, pending, worker.predicted_wait(pending))
+        return None if rejection is None else self._too_many(rejection)
+
+    async def _refuse(self, send: Any, refusal: Refusal) -> None:
+        self.count(refusal.reason)
+        await send_json_bytes(send, refusal.status, refusal.body, refusal.headers)
+
+    async def _invalid(self, send: Any, details: list[dict[str, Any]]) -> None:
+        self.count("invalid")
+        body = error_bytes("invalid_request", "request failed validation", details)
+        await send_json_bytes(send, 422, body)
+
+    def _encode(self, manifest: Any, rides: np.ndarray) -> bytes:
+        """The 200 body; byte for byte what json.dumps(separators=(",", ":")) gives."""
+        if self._encoder is None or self._encoder[0] is not manifest:
+            version = json.dumps(manifest.version)
+            head = (
+                f'{{"model":{json.dumps(manifest.name)},"model_version":{version},'
+                '"interval":"90% (5th to 95th percentile)",'
+                '"unit":"rides in the zone in the next 15 minutes","predictions":['
+            )
+            row = '{"demand":%r,"lower":%r,"upper":%r,"model_version":' + version + "}"
+            self._encoder = (manifest, head, row)
+        _, head, row = self._encoder
+        rows = ",".join(
+            row % (round(demand, 3), round(lower, 3), round(upper, 3))
+            for lower, demand, upper in rides.tolist()
+        )
+        return (head + rows + "]}").encode()
+
+    async def __call__(
+        self, scope: Scope, receive: Any, send: Any, started: float | None = None
+    ) -> None:
+        refusal = self.precheck()
+        if refusal is not None:
+            await self._refuse(send, refusal)
+            return
+        runtime = self.runtime
+        runtime.inflight += 1
+        self.metrics.inflight.inc()
+        try:
+            await self._predict(scope, receive, send, started or time.perf_counter())
+        finally:
+            runtime.inflight -= 1
+            self.metrics.inflight.dec()
+
+    async def _predict(self, scope: Scope, receive: Any, send: Any, started: float) -> None:
+        settings = self.settings
+        try:
+            body = await read_body_limited(scope, receive, settings.max_body_bytes)
+        except BodyTooLarge:
+            self.count("body_too_large")
+            message = f"request body exceeds {settings.max_body_bytes} bytes (DP_MAX_BODY_BYTES)"
+            await send_json_bytes(
+                send, 413, error_bytes("body_too_large", message), [(b"connection", b"close")]
+            )
+            return
+        except ClientGone:
+            return
+        manifest = self.runtime.manifest
+        worker = self.runtime.worker
+        assert manifest is not None and worker is not None  # ready implies loaded
+        spec = manifest.features
+        fast = fast_columns(body, settings.max_rows, spec.n_zones)
+        if fast is not None:
+            columns, by_point = fast
+            errors = model_errors(columns, spec, MAX_ZONE_DISTANCE_KM) if by_point else None
+        else:
+            try:
+                parsed = self.adapter.validate_json(body)
+            except ValidationError as exc:
+                await self._invalid(send, error_list(exc))
+                return
+            columns = to_columns(parsed.instances)
+            errors = model_errors(columns, spec, MAX_ZONE_DISTANCE_KM)
+        if errors:
+            await self._invalid(send, errors)
+            return
+        pending = worker.pending_rows
+        rejection = self.admission.check_queue(
+            len(columns), pending, worker.predicted_wait(pending)
+        )
+        if rejection is not None:
+            await self._refuse(send, self._too_many(rejection))
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        deadline = started + settings.latency_budget_s
+        try:
+            worker.submit(WorkItem(columns, loop, future, deadline=deadline))
+        except RuntimeError:  # the worker stopped: draining
+            await self._refuse(send, self._unavailable())
+            return
+        try:
+            rides = await future
+        except DeadlineExceeded as exc:
+            budget_ms = settings.latency_budget_ms
+            detail = f"not started within the {budget_ms:.0f} ms latency budget ({exc})"
+            await self._refuse(send, self._too_many(Rejection("latency_budget", detail, 1)))
+            return
+        except Exception as exc:  # noqa: BLE001 - reported to the client
+            log.error("inference failed: %s", exc)
+            body = error_bytes("inference_failed", "the model failed on this batch")
+            await send_json_bytes(send, 500, body)
+            return
+        await send_json_bytes(send, 200, self._encode(manifest, rides))
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -75,7 +305,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         settings.latency_budget_s,
         settings.loop_lag_limit_ms / 1000.0,
     )
-    adapter = request_adapter(settings.max_rows)
     loop_lag = LoopLagMonitor(metrics)
 
     @asynccontextmanager
@@ -92,18 +321,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.runtime = runtime
     app.state.metrics = metrics
-
-    def reject(rejection: Rejection) -> Response:
-        metrics.rejections.labels(rejection.reason).inc()
-        return error_response(
-            429,
-            rejection.reason,
-            rejection.detail,
-            headers={"Retry-After": str(rejection.retry_after_s)},
-        )
 
     def unavailable() -> Response:
         reason = "draining" if runtime.phase is Phase.DRAINING else "not_ready"
@@ -115,83 +336,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         )
         return error_response(503, reason, message, headers={"Retry-After": "1"})
 
-    @app.post("/v1/predict")
-    async def predict(request: Request) -> Response:
-        """Predict demand for 1..max_rows instances. Body: {"instances": [...]}."""
-        if not runtime.ready:
-            return unavailable()
-        rejection = admission.check_inflight(runtime.inflight, loop_lag.lag_s)
-        if rejection is not None:
-            return reject(rejection)
-        runtime.inflight += 1
-        metrics.inflight.inc()
-        try:
-            return await _predict(request)
-        finally:
-            runtime.inflight -= 1
-            metrics.inflight.dec()
-
-    async def _predict(request: Request) -> Response:
-        try:
-            body = await read_body_limited(request, settings.max_body_bytes)
-        except BodyTooLarge:
-            metrics.rejections.labels("body_too_large").inc()
-            return error_response(
-                413,
-                "body_too_large",
-                f"request body exceeds {settings.max_body_bytes} bytes (DP_MAX_BODY_BYTES)",
-                headers={"Connection": "close"},
-            )
-        try:
-            parsed = adapter.validate_json(body)
-        except ValidationError as exc:
-            metrics.rejections.labels("invalid").inc()
-            return error_response(
-                422, "invalid_request", "request failed validation", error_list(exc)
-            )
-        columns = to_columns(parsed.instances)
-        manifest = runtime.manifest
-        worker = runtime.worker
-        assert manifest is not None and worker is not None  # ready implies loaded
-        errors = model_errors(columns, manifest.features, MAX_ZONE_DISTANCE_KM)
-        if errors:
-            metrics.rejections.labels("invalid").inc()
-            return error_response(422, "invalid_request", "request failed validation", errors)
-        pending = worker.pending_rows
-        rejection = admission.check_queue(len(columns), pending, worker.predicted_wait(pending))
-        if rejection is not None:
-            return reject(rejection)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        try:
-            worker.submit(WorkItem(columns, loop, future))
-        except RuntimeError:
-            return unavailable()
-        try:
-            rides = await future
-        except Exception as exc:  # noqa: BLE001 - reported to the client
-            log.error("inference failed: %s", exc)
-            return error_response(500, "inference_failed", "the model failed on this batch")
-        version = manifest.version
-        predictions = [
-            {
-                "demand": round(float(row[1]), 3),
-                "lower": round(float(row[0]), 3),
-                "upper": round(float(row[2]), 3),
-                "model_version": version,
-            }
-            for row in rides
-        ]
-        return json_response(
-            200,
-            {
-                "model": manifest.name,
-                "model_version": version,
-                "interval": "90% (5th to 95th percentile)",
-                "unit": "rides in the zone in the next 15 minutes",
-                "predictions": predictions,
-            },
-        )
+    predict = PredictEndpoint(settings, runtime, metrics, admission, loop_lag)
+    # Served from the middleware (see middleware.py); the route makes the router answer
+    # 405 for other methods and lists the path.
+    app.router.routes.append(Route("/v1/predict", predict, methods=["POST"]))
 
     @app.get("/v1/models/{name}")
     async def model_metadata(name: str) -> Response:
@@ -252,10 +400,24 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    recorder = RequestRecorder(metrics, settings.access_log)
     app.add_middleware(
         RequestContextMiddleware,
-        metrics=metrics,
+        recorder=recorder,
         draining=lambda: runtime.phase is Phase.DRAINING,
-        access=settings.access_log,
+        fast_routes={("POST", "/v1/predict"): predict},
     )
+    # For the server (server.py): the ASGI app it serves, which takes predictions
+    # straight to the endpoint ahead of FastAPI's middleware stack; and for its HTTP
+    # protocol, which refuses prediction requests it can tell are doomed before
+    # building an ASGI request at all (protocol.py).
+    app.state.asgi_front = RequestContextMiddleware(
+        app,
+        recorder=recorder,
+        draining=lambda: runtime.phase is Phase.DRAINING,
+        fast_routes={("POST", "/v1/predict"): predict},
+        only_fast_routes=True,
+    )
+    app.state.predict_endpoint = predict
+    app.state.request_recorder = recorder
     return app

@@ -8,6 +8,10 @@ that arrive while a batch runs form the next batch by themselves.
 
 The worker never dies on bad data: any exception in a batch is delivered to the
 futures of that batch, and the loop continues.
+
+A request may carry a deadline (arrival + latency budget). One still queued past its
+deadline is not computed: its future gets ``DeadlineExceeded`` (the service answers
+429), so an overloaded worker spends its time on requests that can still be on time.
 """
 
 from __future__ import annotations
@@ -29,12 +33,21 @@ log = logging.getLogger("demand_predictor.batching")
 EWMA_ALPHA = 0.2
 
 
+class DeadlineExceeded(Exception):
+    """The request waited in the queue past its deadline; it was not computed."""
+
+    def __init__(self, waited_s: float) -> None:
+        super().__init__(f"waited {waited_s * 1000:.1f} ms for the inference worker")
+        self.waited_s = waited_s
+
+
 @dataclass
 class WorkItem:
     columns: RawColumns
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[np.ndarray]
     enqueued_at: float = field(default_factory=time.perf_counter)
+    deadline: float | None = None  # time.perf_counter() value; None: no deadline
 
     @property
     def rows(self) -> int:
@@ -125,37 +138,71 @@ class BatchingWorker:
         return not self._thread.is_alive()
 
     # -- the worker thread ----------------------------------------------------------
-    def _take_batch(self) -> list[WorkItem] | None:
+    def _take_batch(self) -> tuple[list[WorkItem], list[WorkItem]] | None:
+        """(batch to run, items past their deadline) or None when stopped and empty."""
         with self._cond:
             while not self._items and not self._stopping:
                 self._cond.wait()
             if not self._items:
                 return None  # stopping and nothing left
-            batch = [self._items.popleft()]
-            rows = batch[0].rows
-            while self._items and rows + self._items[0].rows <= self._max_batch:
-                item = self._items.popleft()
-                rows += item.rows
-                batch.append(item)
-            self._queued_rows -= rows
+            now = time.perf_counter()
+            items = self._items
+            batch: list[WorkItem] = []
+            late: list[WorkItem] = []
+            rows = 0
+            late_rows = 0
+            while items:
+                item = items[0]
+                if item.deadline is not None and now > item.deadline:
+                    late.append(items.popleft())
+                    late_rows += item.rows
+                elif not batch or rows + item.rows <= self._max_batch:
+                    batch.append(items.popleft())
+                    rows += item.rows
+                else:
+                    break
+            self._queued_rows -= rows + late_rows
             self._running_rows = rows
             self._metrics.queue_depth.set(self._queued_rows)
-            return batch
+            return batch, late
 
     def _run(self) -> None:
         import torch  # set per thread: OpenMP thread settings are thread-local
 
         torch.set_num_threads(self._torch_threads)
         while True:
-            batch = self._take_batch()
-            if batch is None:
+            taken = self._take_batch()
+            if taken is None:
                 return
+            batch, late = taken
             try:
-                self._run_batch(batch)
+                if late:
+                    self._refuse_late(late)
+                if batch:
+                    self._run_batch(batch)
             except BaseException:  # the worker must survive anything
                 log.exception("unexpected error in inference worker")
             finally:
                 self._running_rows = 0
+
+    def _refuse_late(self, late: list[WorkItem]) -> None:
+        now = time.perf_counter()
+        outcomes: list[np.ndarray | BaseException] = []
+        for item in late:
+            waited = now - item.enqueued_at
+            self._metrics.queue_wait.observe(waited)
+            outcomes.append(DeadlineExceeded(waited))
+        self._deliver(late, outcomes)
+
+    def _deliver(self, items: list[WorkItem], outcomes: list[np.ndarray | BaseException]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for item, outcome in zip(items, outcomes, strict=True):
+            by_loop.setdefault(item.loop, []).append((item.future, outcome))
+        for loop, results in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, results)
+            except RuntimeError:  # loop closed: nobody is waiting any more
+                pass
 
     def _run_batch(self, batch: list[WorkItem]) -> None:
         started = time.perf_counter()
@@ -181,14 +228,7 @@ class BatchingWorker:
             self._metrics.ewma_row_seconds.labels(str(size)).set(self.batch_seconds[size] / size)
         self._metrics.inference_duration.observe(elapsed)
         self._metrics.batch_size.observe(rows)
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for item, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(item.loop, []).append((item.future, outcome))
-        for loop, results in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, results)
-            except RuntimeError:  # loop closed: nobody is waiting any more
-                pass
+        self._deliver(batch, outcomes)
 
     def _predict_chunked(self, columns: RawColumns) -> np.ndarray:
         rows = len(columns)

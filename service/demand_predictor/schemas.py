@@ -4,10 +4,18 @@ Validation is strict: JSON integers where integers are meant, no NaN/Infinity, p
 ranges on weather, non-negative ride counts, no unknown fields. Checks that depend on
 the loaded model (zone id range, location inside the service area) run after parsing,
 vectorised, and report errors in the same format.
+
+Two paths, one set of rules. ``fast_columns`` is a hand-written check that accepts only
+requests that are plainly valid under the pydantic models below (a strict subset of
+what they accept) and turns them into columns with one numpy call; it costs a few
+microseconds per instance. Anything it does not accept goes through the pydantic
+models, which either accept it after all or produce the 422 details. So error
+messages always come from pydantic, and the common (valid) request skips it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import numpy as np
@@ -111,3 +119,98 @@ def model_errors(columns: RawColumns, spec: FeatureSpec, max_km: float) -> list[
                 }
             )
     return errors
+
+
+_INSTANCE_KEYS = frozenset(Instance.model_fields)
+_WEATHER_KEYS = frozenset(Weather.model_fields)
+_COLUMNS = 8 + HISTORY  # zone, lat, lon, hour, day, temperature, rain, wind, rides...
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")  # NaN, Infinity: let pydantic explain
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def _number(value: Any, low: float, high: float) -> bool:
+    """A JSON number (not a bool) within [low, high]; NaN fails every comparison."""
+    kind = type(value)
+    return (kind is float or kind is int) and low <= value <= high
+
+
+def fast_columns(body: bytes, max_rows: int, n_zones: int) -> tuple[RawColumns, bool] | None:
+    """(columns, any row located by lat/lon) for a plainly valid request, else None.
+
+    Accepts a subset of what ``request_adapter`` accepts, with the same values; None
+    means "not sure": validate with pydantic. Rows given by lat/lon still need the
+    service-area check (``model_errors``); zone ids are checked against ``n_zones``.
+    """
+    try:
+        payload = _DECODER.decode(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # includes UnicodeDecodeError, JSONDecodeError
+        return None
+    if type(payload) is not dict or len(payload) != 1:
+        return None
+    instances = payload.get("instances")
+    if type(instances) is not list or not 0 < len(instances) <= max_rows:
+        return None
+    nan = float("nan")
+    rows: list[tuple[float, ...]] = []
+    by_point = False
+    for item in instances:
+        if type(item) is not dict or not item.keys() <= _INSTANCE_KEYS:
+            return None
+        hour = item.get("hour")
+        day = item.get("day_of_week")
+        weather = item.get("weather")
+        rides = item.get("recent_rides")
+        if not (
+            type(hour) is int
+            and 0 <= hour <= 23
+            and type(day) is int
+            and 0 <= day <= 6
+            and type(weather) is dict
+            and len(weather) == 3
+            and type(rides) is list
+            and len(rides) == HISTORY
+        ):
+            return None
+        temperature = weather.get("temperature_c")
+        rain = weather.get("precipitation_mm_h")
+        wind = weather.get("wind_speed_m_s")
+        if not (
+            _number(temperature, -60.0, 60.0)
+            and _number(rain, 0.0, 500.0)
+            and _number(wind, 0.0, 120.0)
+        ):
+            return None
+        for count in rides:
+            if type(count) is not int or not 0 <= count <= MAX_RIDES:
+                return None
+        if "zone_id" in item:
+            zone = item["zone_id"]
+            if type(zone) is not int or not 0 <= zone < n_zones or "lat" in item or "lon" in item:
+                return None
+            lat = lon = nan
+        else:
+            zone = -1
+            lat = item.get("lat")
+            lon = item.get("lon")
+            if not (_number(lat, -90.0, 90.0) and _number(lon, -180.0, 180.0)):
+                return None
+            by_point = True
+        rows.append((zone, lat, lon, hour, day, temperature, rain, wind, *rides))
+    table = np.array(rows, dtype=np.float64)
+    columns = RawColumns(
+        zone_id=table[:, 0].astype(np.int64),
+        lat=table[:, 1],
+        lon=table[:, 2],
+        hour=table[:, 3].astype(np.int64),
+        day_of_week=table[:, 4].astype(np.int64),
+        temperature_c=table[:, 5],
+        precipitation_mm_h=table[:, 6],
+        wind_speed_m_s=table[:, 7],
+        recent_rides=table[:, 8:_COLUMNS],
+    )
+    return columns, by_point

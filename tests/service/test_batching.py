@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 from demand_predictor import artifact
-from demand_predictor.admission import AdmissionController
+from demand_predictor.admission import LAG_MIN_INFLIGHT, AdmissionController
 from demand_predictor.batching import BatchingWorker, WorkItem
 from demand_predictor.metrics import Metrics
+from demand_predictor.model import FusedRides, to_rides
 from demand_predictor.predictor import Predictor, synthetic_rows
 
 
@@ -121,7 +122,11 @@ def test_admission_rules() -> None:
     )
     assert control.check_inflight(2, loop_lag_s=0.0) is None
     assert control.check_inflight(3, loop_lag_s=0.0).reason == "inflight_limit"
-    assert control.check_inflight(0, loop_lag_s=0.011).reason == "event_loop_lag"
+    lagging = AdmissionController(
+        queue_limit=100, max_inflight=100, latency_budget_s=0.05, loop_lag_limit_s=0.01
+    )
+    assert lagging.check_inflight(LAG_MIN_INFLIGHT, loop_lag_s=0.011).reason == "event_loop_lag"
+    assert lagging.check_inflight(LAG_MIN_INFLIGHT - 1, loop_lag_s=0.011) is None  # descheduled
     assert control.check_queue(rows=1, pending_rows=10, predicted_wait_s=0.01) is None
     over_budget = control.check_queue(rows=1, pending_rows=60, predicted_wait_s=0.06)
     assert over_budget.reason == "latency_budget" and over_budget.retry_after_s == 1
@@ -140,3 +145,15 @@ def test_predicted_wait_uses_the_per_row_time_of_the_batches_the_queue_forms(
     assert worker.predicted_wait(3) == pytest.approx(3 * 0.0012 / 4)
     # 20 rows = two full batches of 8 + 4 rows at the 4-row bucket's per-row time.
     assert worker.predicted_wait(20) == pytest.approx(2 * 0.0016 + 4 * 0.0012 / 4)
+
+
+def test_fused_inference_matches_the_eager_network(predictor: Predictor) -> None:
+    net = predictor.model.net
+    generator = torch.Generator().manual_seed(3)
+    for rows in (1, 5, 64):
+        zones = torch.randint(0, predictor.spec.n_zones, (rows,), generator=generator)
+        features = torch.randn(rows, len(predictor.spec.mean), generator=generator)
+        with torch.inference_mode():
+            eager = to_rides(net(zones, features))
+            fused = FusedRides(net)(zones, features)
+        assert torch.allclose(fused, eager, rtol=1e-5, atol=1e-5)

@@ -66,6 +66,16 @@ def test_nouveau_is_blacklisted(host: Any, gpu_stack: bool) -> None:
     assert "blacklist nouveau" in config
 
 
+def test_a_container_does_not_try_to_load_kernel_modules_at_boot(host: Any, gpu_stack: bool) -> None:
+    """The driver asks for nvidia modules at boot; in a container that fails every boot
+    (found by booting a host from the baked image), so the role turns it off there."""
+    _require_stack(gpu_stack)
+    if host.run("systemd-detect-virt --container").rc != 0:
+        pytest.skip("not a container: the host loads its own kernel modules")
+    drop_in = host.file("/etc/systemd/system/systemd-modules-load.service.d/disposable-container.conf")
+    assert drop_in.contains("ConditionVirtualization=!container")
+
+
 def test_cuda_toolkit_pinned_and_held(host: Any, spec: dict[str, Any], gpu_stack: bool) -> None:
     _require_stack(gpu_stack)
     assert _version(host, spec["cuda_os_toolkit_package"]) == spec["cuda_os_toolkit_version"]

@@ -7,7 +7,10 @@ Targets (same model, same feature code, same machine, same run):
   litserve - LitServe with the same model (only if `litserve` is installed)
 
 Phases: baseline 0.83 req/s (all targets at once: negligible load), spike 83 req/s,
-ramp to the highest rate with p99 <= 50 ms and < 0.1 % non-200, then 3x that rate.
+ramp to the highest rate with p99 <= 50 ms and < 0.1 % non-200 (geometric steps, then
+one step at the geometric mean of the last pass and the first failure), then 3x that
+rate. A spike or ramp phase that fails while the generator itself sent late (its send
+lag p99 > 20 ms) is run again, at most twice.
 Each server is pinned to CPU 1 and the generator to CPU 0 (2-core box): one core each.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
@@ -32,6 +36,9 @@ from demand_predictor.bench import report
 from demand_predictor.bench.loadgen import run_phase
 
 SLO_P99_MS = 50.0
+SPIKE_P99_MS = 15.0  # the spike target (report.check_targets)
+GENERATOR_LAG_MS = 20.0
+GENERATOR_RETRIES = 2
 SLO_NOT_OK = 0.001
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 
@@ -49,6 +56,16 @@ class Plan:
 
 QUICK = Plan(10, 5, 2, 150, 1.4, 6000, 5)
 FULL = Plan(20, 10, 5, 100, 1.2, 8000, 10)
+
+
+def run_loop(coroutine: Any) -> Any:
+    """asyncio.run, on uvloop when installed: the generator spends less CPU per request,
+    so less of its own lag ends up in the measured latencies (of every target)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def free_port() -> int:
@@ -194,9 +211,9 @@ def histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[s
     return {k: v for k, v in out.items() if v}
 
 
-def passes(summary: dict[str, Any]) -> bool:
+def passes(summary: dict[str, Any], slo_ms: float = SLO_P99_MS) -> bool:
     p99 = summary["p99_ms"]
-    return p99 is not None and p99 <= SLO_P99_MS and summary["not_ok_rate"] < SLO_NOT_OK
+    return p99 is not None and p99 <= slo_ms and summary["not_ok_rate"] < SLO_NOT_OK
 
 
 class Bench:
@@ -224,6 +241,27 @@ class Bench:
         await asyncio.sleep(0.5)  # let queues empty between phases
         return summary
 
+    async def measured(
+        self, target: Target, name: str, rate: float, seconds: float, slo_ms: float = SLO_P99_MS
+    ) -> dict:
+        """A spike or ramp phase. When the generator itself sent late (send-lag p99 above
+        GENERATOR_LAG_MS: the generator was busy or descheduled, so the latencies say
+        little about the server) it is run again, at most GENERATOR_RETRIES times; the
+        earlier runs stay in results.json marked ``superseded``."""
+        summary = await self.phase(target, name, rate, seconds)
+        for _ in range(GENERATOR_RETRIES):
+            lag = summary["generator_lag_p99_ms"]
+            if passes(summary, slo_ms) or lag is None or lag <= GENERATOR_LAG_MS:
+                break
+            print(f"   (generator lag p99 {lag:.0f} ms > {GENERATOR_LAG_MS:.0f} ms: run again)")
+            summary["superseded"] = True
+            summary = await self.phase(target, name, rate, seconds)
+        return summary
+
+    async def ramp_step(self, target: Target, rate: float) -> bool:
+        """Does ``target`` hold the SLO at ``rate``?"""
+        return passes(await self.measured(target, "ramp", rate, self.plan.ramp_step_s))
+
     async def run(self) -> dict[str, float]:
         plan = self.plan
         print(f"-- baseline: 0.83 req/s for {plan.baseline_s:.0f} s, all targets together")
@@ -241,15 +279,20 @@ class Bench:
         for target in self.targets:
             print(f"-- {target.name}: spike, ramp, overload")
             await self.phase(target, "warmup", 50, 1.0)
-            await self.phase(target, "spike", 83, plan.spike_s)
+            await self.measured(target, "spike", 83, plan.spike_s, SPIKE_P99_MS)
             best = 0.0
+            failed = 0.0
             rate = plan.ramp_start
             while rate <= plan.ramp_max:
-                summary = await self.phase(target, "ramp", rate, plan.ramp_step_s)
-                if not passes(summary):
+                if not await self.ramp_step(target, rate):
+                    failed = rate
                     break
                 best = rate
                 rate = round(rate * plan.ramp_factor)
+            if best and failed:  # one step between the last pass and the first failure
+                middle = round(math.sqrt(best * failed))
+                if best < middle < failed and await self.ramp_step(target, middle):
+                    best = middle
             max_rates[target.name] = best
             if target.name in ("service", "naive") and best > 0:
                 await self.phase(target, "overload_3x", 3 * best, plan.overload_s)
@@ -310,7 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     notes.append(
         "service access log " + ("on" if args.access_log else "off (as for the baselines)")
     )
-    notes.append("litserve uses uvloop+httptools (uvicorn[standard]); the others plain h11")
+    from demand_predictor.server import event_loop_options
+
+    options = event_loop_options()
+    notes.append(
+        f"service, naive and constant: uvicorn loop={options['loop']} http={options['http']}; "
+        "litserve: uvloop+httptools (uvicorn[standard])"
+    )
     for note in notes:
         print("note:", note)
 
@@ -320,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in targets:
             target.wait_ready(bodies[0])
         bench = Bench(plan, targets, bodies)
-        max_rates = asyncio.run(bench.run())
+        max_rates = run_loop(bench.run())
     finally:
         for target in targets:
             target.stop()

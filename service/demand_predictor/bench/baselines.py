@@ -4,11 +4,17 @@
   sync ``def`` handler (so FastAPI runs it in its thread pool) doing feature
   engineering and one model call per request. Same model, same feature code.
 * ``constant``: returns a constant; the HTTP floor of FastAPI + uvicorn on this box.
+
+Both run uvicorn with the same event loop and HTTP parser as the service
+(uvloop + httptools when installed), FastAPI with the same settings (its built-in
+OpenTelemetry hooks off) and the same frozen startup heap (``gc.freeze``), so the
+comparison is of the endpoints alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -19,9 +25,11 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from demand_predictor import artifact
+from demand_predictor.app import NO_TELEMETRY
 from demand_predictor.features import build_inputs
 from demand_predictor.model import to_rides
 from demand_predictor.schemas import Instance, to_columns
+from demand_predictor.server import event_loop_options
 
 
 class NaiveRequest(BaseModel):
@@ -31,7 +39,7 @@ class NaiveRequest(BaseModel):
 def naive_app(model_dir: Path) -> FastAPI:
     loaded = artifact.load(model_dir, torch.device("cpu"))
     spec = loaded.manifest.features
-    app = FastAPI()
+    app = FastAPI(telemetry=NO_TELEMETRY)
 
     @app.post("/v1/predict")
     def predict(request: NaiveRequest) -> dict:
@@ -49,7 +57,7 @@ def naive_app(model_dir: Path) -> FastAPI:
 
 
 def constant_app() -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=NO_TELEMETRY)
     answer = {"predictions": [{"demand": 1.0, "lower": 0.0, "upper": 2.0}]}
 
     @app.post("/v1/predict")
@@ -68,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.torch_threads)
     app = naive_app(args.model_dir) if args.kind == "naive" else constant_app()
+    gc.collect()  # as the service does once warm (runtime.py): no full-heap GC stalls
+    gc.freeze()
     uvicorn.run(
-        app, host="127.0.0.1", port=args.port, http="h11", loop="asyncio",
+        app, host="127.0.0.1", port=args.port, **event_loop_options(),
         log_level="warning", access_log=False,
     )  # fmt: skip
     return 0

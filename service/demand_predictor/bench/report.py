@@ -28,7 +28,11 @@ def print_row(s: dict[str, Any]) -> None:
 
 def check_targets(phases: list[dict[str, Any]], max_rates: dict[str, float]) -> dict[str, Any]:
     def find(target: str, phase: str) -> dict[str, Any] | None:
-        rows = [p for p in phases if p["target"] == target and p["phase"] == phase]
+        rows = [
+            p
+            for p in phases
+            if p["target"] == target and p["phase"] == phase and not p.get("superseded")
+        ]
         return rows[-1] if rows else None
 
     checks: dict[str, Any] = {}
@@ -71,7 +75,7 @@ def plot(phases: list[dict[str, Any]], path: Path) -> str:
     for target in sorted({p["target"] for p in phases}):
         rows = sorted(
             (p for p in phases if p["target"] == target and p["phase"] in ("spike", "ramp")
-             and p["p99_ms"] is not None),
+             and p["p99_ms"] is not None and not p.get("superseded")),
             key=lambda p: p["offered_rate"],
         )  # fmt: skip
         if not rows:
@@ -102,7 +106,7 @@ def print_summary(results: dict[str, Any], plot_message: str) -> None:
     print()
     print(HEADER)
     for phase in results["phases"]:
-        if phase["phase"] != "warmup":
+        if phase["phase"] != "warmup" and not phase.get("superseded"):
             print_row(phase)
     print()
     print("max rate with p99 <= 50 ms and < 0.1 % non-200:")

@@ -30,10 +30,12 @@ resource "lxd_profile" "host" {
 resource "lxd_container" "host" {
   for_each = local.hosts
 
-  name             = each.key
-  image            = var.image
-  profiles         = [lxd_profile.host.name]
-  wait_for_network = true
+  name     = each.key
+  image    = var.image
+  profiles = [lxd_profile.host.name]
+  # The address is static (below) and the controller waits for SSH itself, every 2 s; the
+  # provider's own network wait polls in 10 s steps and added ~20 s to every launch.
+  wait_for_network = false
 
   config = {
     "user.disposable-ml.environment" = var.environment
