@@ -39,7 +39,7 @@ class CallbackModule(CallbackBase):
         return str(result._task.get_name())  # "role : task" for a role's task
 
     def v2_runner_on_ok(self, result):  # type: ignore[no-untyped-def]
-        if result._result.get("changed"):
+        if result._result.get("changed") and "results" not in result._result:  # a loop's items are named one by one
             self._changed[result._host.get_name()].append(self._name(result))
 
     def v2_runner_item_on_ok(self, result):  # type: ignore[no-untyped-def]
