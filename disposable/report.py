@@ -184,7 +184,7 @@ def recent_rows(history: History, runs: int) -> list[Row]:
 
 
 def table_headers(names: Sequence[str]) -> list[str]:
-    return ["finished (UTC)", "kind", "result", "total", *names, "fingerprint", "vs previous"]
+    return ["finished (UTC)", "kind", "result", "total", *names, "fingerprint hash", "vs previous"]
 
 
 def table_cells(row: Row, names: Sequence[str]) -> list[str]:

@@ -6,6 +6,7 @@ is ~50 lines of ansible.builtin-only code. Enabled in ansible/ansible.cfg.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 
@@ -57,5 +58,6 @@ class CallbackModule(CallbackBase):
         for role, seconds in sorted(per_role.items(), key=lambda item: -item[1]):
             self._display.display(f"  {role:<24} {seconds:7.1f}s")
         self._display.display("TIMINGS slowest tasks:")
-        for _role, name, seconds in sorted(self._tasks, key=lambda item: -item[2])[:8]:
+        top = int(os.environ.get("DML_TIMINGS_TOP", "8"))  # how many slow tasks to list
+        for _role, name, seconds in sorted(self._tasks, key=lambda item: -item[2])[:top]:
             self._display.display(f"  {seconds:7.1f}s  {name}")
