@@ -74,7 +74,7 @@ def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, lis
     with tempfile.TemporaryDirectory() as tmp:
         changes_file = Path(tmp) / "changes.json"
         argv = playbook_argv(env.name, "site.yml", check=True, diff=True, limit=",".join(hosts))
-        returncode, recap = run_playbook_unchecked(argv, {"DML_CHANGES_FILE": str(changes_file)})
+        returncode, _recap = run_playbook_unchecked(argv, {"DML_CHANGES_FILE": str(changes_file)})
         if not changes_file.exists():
             raise DisposableError(f"ansible-playbook --check did not run (exit {returncode}); see the output above.")
         changes = json.loads(changes_file.read_text())
