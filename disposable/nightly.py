@@ -15,12 +15,12 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from disposable import drift, fingerprint, gcp_janitor, janitor, provisioning, report
+from disposable import drift, gcp_janitor, janitor, provisioning, report
 from disposable.console import say
 from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.pipeline import Stage, run_stages, succeeded
-from disposable.rebuilding import RunFacts, rebuild_stages
+from disposable.rebuilding import RunFacts, rebuild_stages, take_fingerprint
 
 REPORT_RUNS = 14
 
@@ -39,9 +39,7 @@ def check_drift(env: Environment, facts: RunFacts) -> None:
 
 def compare_fingerprint(env: Environment, facts: RunFacts) -> None:
     """Record the fingerprint; the same commit must give the same hosts as last time."""
-    recorded = fingerprint.record(env.name)
-    facts.fingerprint = recorded.fingerprint.summary()
-    facts.fingerprint_changes = recorded.changes
+    recorded = take_fingerprint(env, facts)
     if recorded.changes and recorded.same_code:
         raise DisposableError(
             f"The same commit built different hosts ({len(recorded.changes)} difference(s), listed above).",

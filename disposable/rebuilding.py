@@ -33,10 +33,12 @@ class RunFacts:
         }
 
 
-def take_fingerprint(env: Environment, facts: RunFacts) -> None:
+def take_fingerprint(env: Environment, facts: RunFacts) -> fingerprint.Recorded:
+    """Record the hosts' fingerprint and keep its hashes and differences for the history."""
     recorded = fingerprint.record(env.name)
     facts.fingerprint = recorded.fingerprint.summary()
     facts.fingerprint_changes = recorded.changes
+    return recorded
 
 
 def rebuild_stages(

@@ -100,7 +100,7 @@ def test_same_commit_different_hosts_fails_the_fingerprint_stage(
     before = Fingerprint("t0", {"h": {"packages": {"curl": "1"}}}, "c" * 40)
     after = Fingerprint("t1", {"h": {"packages": {"curl": "2"}}}, "c" * 40)
     recorded = Recorded(after, before, ["h: packages.curl: 1 -> 2"])
-    monkeypatch.setattr(nightly.fingerprint, "record", lambda env: recorded)
+    monkeypatch.setattr(rebuilding.fingerprint, "record", lambda env: recorded)
     assert nightly.nightly(get_environment("local"), {}) is False
     record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
     assert record["fingerprint"]["hash"] == after.hash
@@ -109,7 +109,7 @@ def test_same_commit_different_hosts_fails_the_fingerprint_stage(
 
     # A new commit may change the hosts: reported, not failed.
     monkeypatch.setattr(
-        nightly.fingerprint, "record", lambda env: Recorded(after, Fingerprint("t0", before.hosts, "d" * 40), ["x"])
+        rebuilding.fingerprint, "record", lambda env: Recorded(after, Fingerprint("t0", before.hosts, "d" * 40), ["x"])
     )
     assert nightly.nightly(get_environment("local"), {}) is True
 
