@@ -107,10 +107,8 @@ def ensure_storage_pool(name: str = STORAGE_POOL) -> None:
     it (launching from an image is a snapshot and deleting a host is instant, where a dir pool
     unpacks and removes every file: minutes for the 8 GB GPU image), dir otherwise. An
     existing pool of that name is left as it is, whatever its driver."""
-    shown = lxc("storage", "show", name, check=False)
-    if shown.returncode == 0:
-        driver = next((line.split(":", 1)[1].strip() for line in shown.stdout.splitlines()
-                       if line.startswith("driver:")), "?")  # fmt: skip
+    if lxc("storage", "show", name, check=False).returncode == 0:
+        driver = pool_driver(name)
         if driver != "btrfs" and btrfs_usable():
             say(
                 f"LXD: storage pool {name!r} uses {driver}; btrfs would make launches and deletes instant "

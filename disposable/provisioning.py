@@ -47,7 +47,8 @@ def terraform_for(
     reuse_last: bool = False,
 ) -> Terraform:
     """Terraform for `env` with the derived variables (key, image, ...) set. reuse_last: start
-    from the last provision's variables (plan and drift compare against what was applied)."""
+    from the last provision's variables, so `provision --var host_count=2` stays at two hosts
+    and plan/drift compare against what was applied; destroy forgets them."""
     values: dict[str, str] = {"ssh_public_key": ssh.public_key(env.name), "environment": env.name}
     if env.is_local:
         lxd.require_daemon()
