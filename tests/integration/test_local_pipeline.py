@@ -163,6 +163,11 @@ def test_concurrent_provision_waits_or_fails_on_the_lock(invoke: Invoke) -> None
 def test_bake_then_rebuild_from_image_is_fast_and_identical(invoke: Invoke) -> None:
     """The golden image: bake the converged host's slow layers, rebuild from it; the spec
     passes (verify stage) and the fingerprint equals the one of the full rebuild."""
+    # A golden image left by an earlier run (same roles, same hash) would make bake a no-op:
+    # remove it so this test really bakes.
+    images = subprocess.run(["lxc", "image", "list", "--format=csv", "-c", "l"], capture_output=True, text=True)
+    for alias in (line for line in images.stdout.split() if line.startswith("dml-gpu-")):
+        subprocess.run(["lxc", "image", "delete", alias], check=True)
     code, out = invoke("bake", timeout=1800)
     assert code == 0
     alias = re.search(r"Bake: (dml-gpu-[0-9a-f]{12}) published", out)
