@@ -36,7 +36,7 @@ def reported(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def parse_vars(pairs: list[str]) -> dict[str, str]:
-    from disposable.tfvars import parse_var_pairs
+    from disposable.engine.tfvars import parse_var_pairs
 
     return parse_var_pairs(pairs)
 
@@ -57,7 +57,7 @@ ZONES_HELP = "cloud only: zones to try in order when one has no GPU capacity, e.
 @reported
 def provision(c, env="local", var=None, lock_timeout="60s", zones="", hosts_per_zone=1):  # type: ignore[no-untyped-def]
     """Create or update the environment's hosts (terraform init + apply), write the inventory outputs."""
-    from disposable.zone_fallback import parse_zones
+    from disposable.gcp.zone_fallback import parse_zones
 
     provisioning.provision(
         get_environment(env),
@@ -96,7 +96,7 @@ def configure(c, env="local", check=False, diff=False, limit=None, tags=None):  
 @reported
 def verify(c, env="local"):  # type: ignore[no-untyped-def]
     """Check every host against its spec (testinfra) and the service's health endpoint."""
-    from disposable.verify import verify as run_verify
+    from disposable.proof.verify import verify as run_verify
 
     run_verify(get_environment(env).name)
 
@@ -114,7 +114,7 @@ def verify(c, env="local"):  # type: ignore[no-untyped-def]
 def rebuild(c, env="local", var=None, zones="", from_image=False):  # type: ignore[no-untyped-def]
     """destroy -> provision -> configure -> verify -> fingerprint, with per-stage timings and a summary."""
     from disposable import rebuilding
-    from disposable.zone_fallback import parse_zones
+    from disposable.gcp.zone_fallback import parse_zones
 
     if not rebuilding.rebuild_ok(get_environment(env), parse_vars(var or []), parse_zones(zones), from_image):
         raise Exit(code=1)
@@ -124,7 +124,7 @@ def rebuild(c, env="local", var=None, zones="", from_image=False):  # type: igno
 @reported
 def drift(c, env="local"):  # type: ignore[no-untyped-def]
     """Read-only: terraform plan + ansible --check --diff, naming what changed. Exit 0 clean, 2 drift, 1 error."""
-    from disposable.drift import detect
+    from disposable.proof.drift import detect
 
     if not detect(get_environment(env)).clean:
         raise Exit(code=2)
@@ -134,7 +134,7 @@ def drift(c, env="local"):  # type: ignore[no-untyped-def]
 @reported
 def fingerprint(c, env="local"):  # type: ignore[no-untyped-def]
     """Record each host's canonical fingerprint and compare it with the previous one."""
-    from disposable.fingerprint import record
+    from disposable.proof.fingerprint import record
 
     record(get_environment(env).name)
 
@@ -143,7 +143,7 @@ def fingerprint(c, env="local"):  # type: ignore[no-untyped-def]
 @reported
 def report(c, env="local", runs=20):  # type: ignore[no-untyped-def]
     """Render the rebuild/nightly history as Markdown, HTML and a PNG of stage durations."""
-    from disposable.report import write_report
+    from disposable.proof.report import write_report
 
     write_report(get_environment(env).name, int(runs))
 
@@ -152,7 +152,7 @@ def report(c, env="local", runs=20):  # type: ignore[no-untyped-def]
 @reported
 def bake(c, env="local", host=""):  # type: ignore[no-untyped-def]
     """Publish a configured host's slow layers (driver, CUDA, Python runtime) as a golden image."""
-    from disposable.bake import bake as run_bake
+    from disposable.local.bake import bake as run_bake
 
     run_bake(get_environment(env), host)
 
@@ -169,8 +169,8 @@ def bake(c, env="local", host=""):  # type: ignore[no-untyped-def]
 @reported
 def nightly(c, env="local", var=None, zones="", janitor_max_age_hours=12.0):  # type: ignore[no-untyped-def]
     """rebuild, then destroy and the janitor whatever happened; history + Markdown report."""
-    from disposable import nightly as nightly_mod
-    from disposable.zone_fallback import parse_zones
+    from disposable.gcp.zone_fallback import parse_zones
+    from disposable.proof import nightly as nightly_mod
 
     ok = nightly_mod.nightly(
         get_environment(env), parse_vars(var or []), parse_zones(zones), float(janitor_max_age_hours)
@@ -197,7 +197,7 @@ def unlock(c, env="local", lock_id=""):  # type: ignore[no-untyped-def]
 @reported
 def ssh(c, host="", env="local"):  # type: ignore[no-untyped-def]
     """Open an SSH session on a host, with the environment's key and known_hosts. Extra args after --."""
-    from disposable import status as status_mod
+    from disposable.hosts import status as status_mod
 
     status_mod.ssh_into(get_environment(env).name, host, list(c.config.get("remainder", []) or []))
 
@@ -206,7 +206,7 @@ def ssh(c, host="", env="local"):  # type: ignore[no-untyped-def]
 @reported
 def status(c, env="local"):  # type: ignore[no-untyped-def]
     """Show the environment's hosts, their reachability and service health."""
-    from disposable import status as status_mod
+    from disposable.hosts import status as status_mod
 
     status_mod.show(get_environment(env))
 
@@ -217,7 +217,7 @@ def inventory(c, env="local", source="auto"):  # type: ignore[no-untyped-def]
     """Print the dynamic inventory as JSON (what Ansible sees)."""
     import json
 
-    from disposable.inventory import build, load_contract
+    from disposable.hosts.inventory import build, load_contract
 
     print(json.dumps(build(load_contract(get_environment(env).name, source)), indent=2))
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import sys
 import time
 
-from disposable import image, lxd, mirror, prereqs
+from disposable import prereqs
 from disposable.console import fmt_seconds, say
-from disposable.engine import find_engine
+from disposable.engine import providers as mirror
+from disposable.engine.binary import find_engine
 from disposable.errors import DisposableError
+from disposable.local import image, lxd
 
 
 def setup() -> None:

@@ -8,13 +8,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from disposable import mirror
-from disposable.ansible import ansible_env
 from disposable.console import fmt_seconds, run, say, table
-from disposable.engine import find_engine
+from disposable.engine import providers as mirror
+from disposable.engine.binary import find_engine
+from disposable.engine.terraform import fmt_check
 from disposable.errors import DisposableError
+from disposable.hosts.ansible import ansible_env
 from disposable.paths import REPO_ROOT, TERRAFORM_DIR, cache_dir, venv_tool
-from disposable.terraform import fmt_check
 
 PY = sys.executable
 # Terraform roots that initialise offline (their providers are in the mirror).
@@ -155,7 +155,7 @@ def test_all() -> None:
 
 def bench(quick: bool = False, targets: str = "") -> None:
     """service/demand_predictor/bench on loopback with the trained model; results in .state/bench/."""
-    from disposable import artifacts
+    from disposable.packages import artifacts
 
     out = REPO_ROOT / ".state" / "bench"
     argv = [PY, "-m", "demand_predictor.bench", "--out", str(out), "--model-dir", str(artifacts.model())]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from disposable import artifacts
-from disposable.ansible import HostRecap, run_playbook
 from disposable.console import say, table
 from disposable.environments import Environment
-from disposable.inventory import load_contract
+from disposable.hosts.ansible import HostRecap, run_playbook
+from disposable.hosts.inventory import load_contract
+from disposable.packages import artifacts
 
 
 def configure(

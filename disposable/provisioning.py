@@ -17,14 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from disposable import image, lxd, ssh
 from disposable.console import say, warn
-from disposable.contract import Contract, parse_outputs
+from disposable.engine.terraform import Terraform
 from disposable.environments import Environment
 from disposable.errors import DisposableError
+from disposable.gcp.zone_fallback import apply_with_zone_fallback, placements_var
+from disposable.hosts import ssh
+from disposable.hosts.contract import Contract, parse_outputs
+from disposable.local import image, lxd
 from disposable.paths import outputs_file, state_dir
-from disposable.terraform import Terraform
-from disposable.zone_fallback import apply_with_zone_fallback, placements_var
 
 DERIVED_VARIABLES = ("ssh_public_key", "environment", "apt_cache_dir")
 

@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from disposable import bake, configuring, fingerprint, provisioning
+from disposable import configuring, provisioning
 from disposable.environments import Environment
+from disposable.local import bake
 from disposable.pipeline import Stage, StageResult, run_stages, succeeded
-from disposable.toolversions import tool_versions
-from disposable.verify import verify
+from disposable.proof import fingerprint
+from disposable.proof.toolversions import tool_versions
+from disposable.proof.verify import verify
 
 
 @dataclass

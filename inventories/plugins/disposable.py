@@ -19,8 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from disposable import inventory as contract_inventory  # noqa: E402
 from disposable.errors import DisposableError  # noqa: E402
+from disposable.hosts import inventory as contract_inventory  # noqa: E402
 from disposable.paths import outputs_file  # noqa: E402
 
 DOCUMENTATION = r"""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import REPO, Invoke, lxc_names
 
-from disposable.ansible import ansible_env
+from disposable.hosts.ansible import ansible_env
 
 STATE = REPO / ".state" / "local"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from disposable.rolevars import BUILD_DIR as BUILD
-from disposable.rolevars import role_vars
+from disposable.hosts.rolevars import BUILD_DIR as BUILD
+from disposable.hosts.rolevars import role_vars
 
 REPO = Path(__file__).resolve().parents[2]
 

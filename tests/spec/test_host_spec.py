@@ -92,7 +92,7 @@ def test_model_matches_the_trained_artifact(host: Any, spec: dict[str, Any], man
 def test_service_code_matches_the_repository(host: Any, spec: dict[str, Any]) -> None:
     import hashlib
 
-    from disposable.artifacts import service_files
+    from disposable.packages.artifacts import service_files
 
     files = service_files()
     assert files, "no service code found in the repository"

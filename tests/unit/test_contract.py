@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from disposable.contract import ContractError, parse_outputs
+from disposable.hosts.contract import ContractError, parse_outputs
 
 
 def test_parses_terraform_output_json(outputs: dict[str, Any]) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from disposable import bake, fingerprint, provisioning
-from disposable.drift import DriftReport
-from disposable.fingerprint import Fingerprint, Recorded, differences
+from disposable import provisioning
+from disposable.local import bake
+from disposable.proof import fingerprint
+from disposable.proof.drift import DriftReport
+from disposable.proof.fingerprint import Fingerprint, Recorded, differences
 
 FACTS = {
     "packages": {"curl:amd64": "7.88.1-10+deb12u14", "nvidia-smi:amd64": "535.309.01-0+deb12u1"},

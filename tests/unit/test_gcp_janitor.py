@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from disposable import gcp_janitor
 from disposable.errors import DisposableError
-from disposable.gcp_janitor import GcpResource
+from disposable.gcp import janitor as gcp_janitor
+from disposable.gcp.janitor import GcpResource
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from disposable.ansible import ansible_env
-from disposable.contract import parse_outputs
-from disposable.inventory import build
+from disposable.hosts.ansible import ansible_env
+from disposable.hosts.contract import parse_outputs
+from disposable.hosts.inventory import build
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")

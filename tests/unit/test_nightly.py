@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from disposable import janitor, nightly, rebuilding
+from disposable import rebuilding
 from disposable.environments import get_environment
 from disposable.errors import DisposableError
-from disposable.lxd import ENV_LABEL
+from disposable.local import janitor
+from disposable.local.lxd import ENV_LABEL
+from disposable.proof import nightly
 
 
 def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +75,7 @@ def _fake_rebuild(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
 
 
 def test_drift_after_a_rebuild_fails_the_nightly(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from disposable.drift import DriftReport
+    from disposable.proof.drift import DriftReport
 
     calls: list[str] = []
     _fake_rebuild(monkeypatch, calls)
@@ -91,8 +93,8 @@ def test_drift_after_a_rebuild_fails_the_nightly(state_dir: Path, monkeypatch: p
 def test_same_commit_different_hosts_fails_the_fingerprint_stage(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from disposable.drift import DriftReport
-    from disposable.fingerprint import Fingerprint, Recorded
+    from disposable.proof.drift import DriftReport
+    from disposable.proof.fingerprint import Fingerprint, Recorded
 
     calls: list[str] = []
     _fake_rebuild(monkeypatch, calls)

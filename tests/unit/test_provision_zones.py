@@ -9,10 +9,10 @@ import pytest
 
 from disposable import provisioning
 from disposable.console import CommandResult
-from disposable.engine import Engine
+from disposable.engine.binary import Engine
+from disposable.engine.terraform import Terraform
 from disposable.environments import get_environment
 from disposable.errors import DisposableError
-from disposable.terraform import Terraform
 
 ERRORS = Path(__file__).parent / "data" / "gcp_errors"
 FAKE_ENGINE = Engine("terraform", ("terraform",), "1.11.4")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from disposable import report
 from disposable.errors import DisposableError
+from disposable.proof import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from disposable import image, mirror, prereqs
-from disposable.ansible import parse_recap
-from disposable.engine import find_engine, parse_version
+from disposable import prereqs
+from disposable.engine import providers as mirror
+from disposable.engine.binary import find_engine, parse_version
+from disposable.engine.tfvars import parse_var_pairs
 from disposable.environments import get_environment
 from disposable.errors import DisposableError
+from disposable.hosts.ansible import parse_recap
+from disposable.local import image
 from disposable.pipeline import run_stages, succeeded
-from disposable.tfvars import parse_var_pairs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,7 +90,7 @@ def test_bootstrap_refuses_a_non_root_user() -> None:
 
 
 def test_lxd_missing_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    from disposable import lxd
+    from disposable.local import lxd
 
     monkeypatch.setattr(lxd.shutil, "which", lambda name: None)
     with pytest.raises(DisposableError) as err:

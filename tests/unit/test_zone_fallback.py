@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from disposable.errors import DisposableError
-from disposable.zone_fallback import (
+from disposable.gcp.zone_fallback import (
     ApplyFailure,
     ZoneFallbackError,
     apply_with_zone_fallback,

@@ -1,4 +1,4 @@
-"""Runs ON a managed host (python3, standard library only; sent by disposable.fingerprint).
+"""Runs ON a managed host (python3, standard library only; sent by disposable.proof.fingerprint).
 
 argv[1] is a JSON object: {"venv_python": path, "file_roots": [paths], "packages_of_interest": {...}}.
 Prints one JSON object: the host's facts that a rebuild must reproduce exactly. Volatile

@@ -1,5 +1,5 @@
 """Remove what an interrupted GCP run leaked: project-labelled instances and disks older
-than a maximum age (the GCP counterpart of `disposable.janitor`).
+than a maximum age (the GCP counterpart of `disposable.local.janitor`).
 
 Selection is by labels that `terraform/modules/gpu_vm` puts on every instance and boot
 disk: `app=disposable-ml`, `environment=<env>` (both also in the gcloud list filter) and

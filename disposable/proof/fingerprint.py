@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from disposable.ansible import ansible_env, inventory_file
 from disposable.console import say, table
 from disposable.errors import DisposableError
-from disposable.inventory import load_contract
+from disposable.hosts.ansible import ansible_env, inventory_file
+from disposable.hosts.inventory import load_contract
+from disposable.hosts.rolevars import role_vars
 from disposable.paths import REPO_ROOT, state_dir
-from disposable.rolevars import role_vars
 
 PROBE = Path(__file__).parent / "probes" / "fingerprint_probe.py"
 VOLATILE = (

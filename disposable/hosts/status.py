@@ -7,12 +7,12 @@ import subprocess
 
 import httpx
 
-from disposable import ssh
 from disposable.console import say, table
-from disposable.contract import Host
 from disposable.environments import Environment
-from disposable.health import SERVICE_PORT
-from disposable.inventory import load_contract
+from disposable.hosts import ssh
+from disposable.hosts.contract import Host
+from disposable.hosts.health import SERVICE_PORT
+from disposable.hosts.inventory import load_contract
 
 
 def _ssh_ok(env: str, host: Host) -> str:

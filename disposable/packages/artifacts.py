@@ -29,8 +29,8 @@ from pathlib import Path
 from disposable.console import fmt_seconds, say
 from disposable.errors import DisposableError
 from disposable.hashing import hash_files
+from disposable.packages.pipdownload import pip_download
 from disposable.paths import REPO_ROOT, SERVICE_DIR
-from disposable.pipdownload import pip_download
 
 BUILD_DIR = REPO_ROOT / ".build"
 SERVICE_REQUIREMENTS = SERVICE_DIR / "requirements.txt"

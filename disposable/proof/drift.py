@@ -17,12 +17,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from disposable import artifacts, provisioning
-from disposable.ansible import playbook_argv, run_playbook_unchecked
+from disposable import provisioning
 from disposable.console import say, table
 from disposable.environments import Environment
 from disposable.errors import DisposableError
-from disposable.inventory import load_contract
+from disposable.hosts.ansible import playbook_argv, run_playbook_unchecked
+from disposable.hosts.inventory import load_contract
+from disposable.packages import artifacts
 
 REPAIR_HINT = {
     "infrastructure": "`invoke rebuild` (or `invoke provision`) re-creates what was deleted or changed",

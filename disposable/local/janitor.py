@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from disposable import lxd
 from disposable.console import say
+from disposable.local import lxd
 
 
 def expired(instances: Iterable[dict[str, Any]], max_age: timedelta, now: datetime) -> list[str]:

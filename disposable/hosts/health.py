@@ -7,8 +7,8 @@ import time
 import httpx
 
 from disposable.console import say
-from disposable.contract import Contract
 from disposable.errors import DisposableError
+from disposable.hosts.contract import Contract
 
 SERVICE_PORT = 8080
 

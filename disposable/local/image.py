@@ -6,10 +6,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from disposable import lxd
 from disposable.console import fmt_seconds, say
 from disposable.errors import DisposableError
 from disposable.hashing import hash_files
+from disposable.local import lxd
 from disposable.paths import IMAGE_RECIPE_DIR, cache_dir
 
 ALIAS_PREFIX = "dml-debian12-"

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from disposable.console import say
-from disposable.contract import Host
 from disposable.errors import DisposableError
+from disposable.hosts.contract import Host
 from disposable.paths import state_dir
 
 

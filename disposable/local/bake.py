@@ -20,13 +20,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from disposable import image, lxd
 from disposable.console import fmt_seconds, say
 from disposable.environments import Environment
 from disposable.errors import DisposableError
-from disposable.inventory import load_contract
+from disposable.hosts.inventory import load_contract
+from disposable.hosts.rolevars import inputs_hash, role_vars
+from disposable.local import image, lxd
 from disposable.paths import IMAGE_RECIPE_DIR, INVENTORY_DIR, REPO_ROOT
-from disposable.rolevars import inputs_hash, role_vars
 
 BAKED_ROLES = ["base", "nvidia_driver", "cuda", "python_runtime"]
 ALIAS_PREFIX = "dml-gpu-"
@@ -87,7 +87,7 @@ def bake(env: Environment, host_name: str = "") -> str:
     if not env.is_local:
         raise DisposableError(
             "`invoke bake` runs on the local cloud; for GCP the steps are in docs/gcp.md (Golden image).",
-            "Print them with: python -m disposable.bake gcp-commands PROJECT ZONE INSTANCE",
+            "Print them with: python -m disposable.local.bake gcp-commands PROJECT ZONE INSTANCE",
         )
     lxd.require_daemon()
     alias = baked_alias()
@@ -161,5 +161,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "gcp-commands":
         print("\n".join(gcp_commands(*sys.argv[2:5])))
     else:
-        print("usage: python -m disposable.bake gcp-commands PROJECT ZONE INSTANCE", file=sys.stderr)
+        print("usage: python -m disposable.local.bake gcp-commands PROJECT ZONE INSTANCE", file=sys.stderr)
         sys.exit(2)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disposable import mirror
 from disposable.console import CommandResult, run, say
-from disposable.engine import Engine, find_engine
+from disposable.engine import providers as mirror
+from disposable.engine.binary import Engine, find_engine
 from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.paths import state_dir

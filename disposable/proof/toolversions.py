@@ -6,10 +6,10 @@ import importlib.metadata
 import platform
 import re
 
-from disposable import lxd
-from disposable.engine import find_engine
+from disposable.engine.binary import find_engine
 from disposable.environments import Environment
 from disposable.errors import DisposableError
+from disposable.local import lxd
 
 
 def _package(name: str) -> str:

@@ -1,0 +1,1 @@
+"""The GCP cloud's controller-side parts: zone fallback and the janitor."""

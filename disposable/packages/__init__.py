@@ -1,0 +1,1 @@
+"""What hosts install and where it comes from: locks, the package store, built artifacts."""
