@@ -5,12 +5,14 @@
 #   ./bootstrap.sh test      set everything up, then lint + unit tests + a real local rebuild/destroy
 #   ./bootstrap.sh setup     only set up (apt packages, venv, LXD daemon, host image, Terraform)
 #   ./bootstrap.sh TASK ...  set up, then `invoke TASK ...`
+#   (add --frozen to install exactly the committed apt lock, or fail before creating anything)
 #
 # What "set up" installs is listed in docs/bootstrap.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(lxd lxd-client nftables dnsmasq-base btrfs-progs debootstrap openssh-client python3-venv ca-certificates gzip tar)
+APT_PACKAGES=(lxd lxd-client nftables dnsmasq-base btrfs-progs debootstrap openssh-client python3-venv ca-certificates gzip tar
+  aptly gnupg python3-apt)
 VENV=.venv
 STAMP=$VENV/.requirements.sha256
 
@@ -43,23 +45,27 @@ install_apt_packages() {
 
 create_venv() {
   local want
-  want=$(cat requirements.txt service/requirements.txt 2>/dev/null | sha256sum | cut -d' ' -f1)
+  want=$(cat requirements.txt service/requirements.txt service/requirements-torch-cpu.txt 2>/dev/null | sha256sum | cut -d' ' -f1)
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
     log "venv: $VENV up to date"
     return
   fi
   log "venv: installing hash-locked requirements into $VENV (a few minutes the first time)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  # (this machine's pip config may name local index folders that do not exist: drop pip's
-  # "Location ... is ignored" noise, keep every other message)
-  "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r requirements.txt \
-    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  # Every warning pip prints passes through (an index it cannot reach, a location that is
+  # not there): a lock that only resolves on one machine must be visible.
+  "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r requirements.txt
+  # torch comes from PyTorch's own index (its CPU build is not on PyPI): its own lock.
+  "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r service/requirements-torch-cpu.txt
   "$VENV/bin/python" -m pip check >/dev/null || die "pip check failed in $VENV" "Regenerate the lock with: invoke lock"
   echo "$want" > "$STAMP"
 }
 
 main() {
   local task=${1:-setup}
+  # --frozen anywhere (e.g. ./bootstrap.sh rebuild --frozen): setup installs the committed
+  # apt lock exactly too, or fails before anything is created.
+  case " $* " in *" --frozen "*) export DML_FROZEN=1 ;; esac
   check_platform "$@"
   install_apt_packages
   create_venv

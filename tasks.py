@@ -41,6 +41,10 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return parse_var_pairs(pairs)
 
 
+FROZEN_HELP = (
+    "install exactly the committed apt lock, or fail before anything is created (also DML_FROZEN=1); "
+    "default: a lock whose versions vanished upstream is re-resolved locally and the run marked LOCK STALE"
+)
 ZONES_HELP = "cloud only: zones to try in order when one has no GPU capacity, e.g. us-central1-a,us-central1-b"
 
 
@@ -82,14 +86,15 @@ def plan(c, env="local", var=None):  # type: ignore[no-untyped-def]
         "diff": "show file diffs",
         "limit": "limit to hosts",
         "tags": "only these role tags",
+        "frozen": FROZEN_HELP,
     }
 )
 @reported
-def configure(c, env="local", check=False, diff=False, limit=None, tags=None):  # type: ignore[no-untyped-def]
+def configure(c, env="local", check=False, diff=False, limit=None, tags=None, frozen=False):  # type: ignore[no-untyped-def]
     """Converge the hosts to the spec with Ansible (site.yml over the dynamic inventory)."""
     from disposable import configuring
 
-    configuring.configure(get_environment(env), check=check, diff=diff, limit=limit, tags=tags)
+    configuring.configure(get_environment(env), check=check, diff=diff, limit=limit, tags=tags, frozen=frozen)
 
 
 @task(help=ENV_HELP)
@@ -107,16 +112,19 @@ def verify(c, env="local"):  # type: ignore[no-untyped-def]
         "var": "Terraform variable NAME=VALUE (repeatable)",
         "zones": ZONES_HELP,
         "from_image": "launch the hosts from the golden image of `invoke bake` (configure only deploys the service)",
+        "frozen": FROZEN_HELP,
     },
     iterable=["var"],
 )
 @reported
-def rebuild(c, env="local", var=None, zones="", from_image=False):  # type: ignore[no-untyped-def]
-    """destroy -> provision -> configure -> verify -> fingerprint, with per-stage timings and a summary."""
-    from disposable import rebuilding
+def rebuild(c, env="local", var=None, zones="", from_image=False, frozen=False):  # type: ignore[no-untyped-def]
+    """inputs -> destroy -> provision -> configure -> verify -> fingerprint, with per-stage timings and a summary."""
+    from disposable import configuring, rebuilding
     from disposable.gcp.zone_fallback import parse_zones
 
-    if not rebuilding.rebuild_ok(get_environment(env), parse_vars(var or []), parse_zones(zones), from_image):
+    environment, variables = get_environment(env), parse_vars(var or [])
+    frozen = configuring.frozen_requested(frozen)
+    if not rebuilding.rebuild_ok(environment, variables, parse_zones(zones), from_image, frozen):
         raise Exit(code=1)
 
 
@@ -273,8 +281,17 @@ def bench(c, quick=False, targets=""):  # type: ignore[no-untyped-def]
     checks.bench(quick=quick, targets=targets)
 
 
-@task
+@task(
+    help={
+        "apt": "only the apt lock (locks/apt/): resolve the roles' packages inside the pinned series, print the diff",
+    }
+)
 @reported
-def lock(c):  # type: ignore[no-untyped-def]
-    """Regenerate the hash-locked requirements files after editing a *.in file."""
+def lock(c, apt=False):  # type: ignore[no-untyped-def]
+    """Regenerate a lock: the Python requirements locks (default) or, with --apt, the apt lock."""
+    if apt:
+        from disposable.packages.supply import regenerate
+
+        regenerate()
+        return
     checks.lock()

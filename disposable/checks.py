@@ -14,6 +14,7 @@ from disposable.engine.binary import find_engine
 from disposable.engine.terraform import fmt_check
 from disposable.errors import DisposableError
 from disposable.hosts.ansible import ansible_env
+from disposable.packages import pylocks
 from disposable.paths import REPO_ROOT, TERRAFORM_DIR, cache_dir, venv_tool
 
 PY = sys.executable
@@ -166,29 +167,14 @@ def bench(quick: bool = False, targets: str = "") -> None:
     say(f"Results: {out}/results.json and {out}/latency_vs_rate.png")
 
 
-LOCKS = [  # (lock, input); the service's first: the controller lock is constrained by it
-    ("service/requirements.txt", "service/requirements.in"),
-    ("service/requirements-dev.txt", "service/requirements-dev.in"),
-    ("service/requirements-bench.txt", "service/requirements-bench.in"),
-    ("requirements.txt", "requirements.in"),
-    ("requirements-checkov.txt", "requirements-checkov.in"),
-]
-
-
 def lock() -> None:
-    """pip-compile every lock with hashes. Index URLs of this machine's pip config are not
-    written into the locks; --find-links is (the CPU torch wheel comes from there)."""
-    compile_args = [
-        PY,
-        "-m",
-        "piptools",
-        "compile",
-        "--quiet",
-        "--generate-hashes",
-        "--allow-unsafe",
-        "--strip-extras",
-        "--no-emit-index-url",
-    ]
-    ok = all(_step(f"lock {out}", [*compile_args, "-o", out, src]) for out, src in LOCKS)
+    """pip-compile every Python lock with hashes, PyPI plus PyTorch's CPU index (torch's CPU
+    build lives there), then move torch into its own per-device lock
+    (disposable.packages.pylocks); no machine-specific index or folder is written."""
+    ok = all(_step(f"lock {out}", pylocks.pip_compile_argv(out, src)) for out, src in pylocks.LOCKS)
     if not ok:
         raise DisposableError("Locking failed; see the output above.")
+    pylocks.apply_torch_split()
+    problems = [p for path in pylocks.all_locks() for p in pylocks.index_problems(path)]
+    if problems:
+        raise DisposableError("Locks that would only install on this machine:\n  " + "\n  ".join(problems))

@@ -1,19 +1,49 @@
-"""`invoke configure`: build the controller-side artifacts, then run site.yml."""
+"""`invoke configure`: make the hosts' inputs ready on the controller, then run site.yml."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterable
 
 from disposable.console import say, table
 from disposable.environments import Environment
 from disposable.hosts.ansible import HostRecap, run_playbook
 from disposable.hosts.inventory import load_contract
-from disposable.packages import artifacts
+from disposable.packages import artifacts, pylocks, supply
+from disposable.packages.supply import Supply
+
+
+def frozen_requested(flag: bool = False) -> bool:
+    """--frozen on the command line, or DML_FROZEN=1 in the environment (CI, the nightly)."""
+    return flag or os.environ.get("DML_FROZEN", "") in ("1", "true", "yes")
+
+
+def prepare_inputs(frozen: bool = False, devices: Iterable[str] = ("cpu",)) -> Supply:
+    """Everything hosts install, ready on the controller: the apt lock's packages in the
+    package store (and .build/apt-lock.json for the roles), a wheelhouse per device in use
+    (cpu, cuda), the service bundle and the model."""
+    current = supply.prepare(frozen_requested(frozen))
+    supply.write_descriptor(current)
+    artifacts.build_all(devices)
+    return current
+
+
+def devices_in_use(env: str) -> set[str]:
+    """The torch builds the environment's hosts need, from the output contract's GPU facts."""
+    return {pylocks.device_for(host.gpu_count) for host in load_contract(env).hosts}
 
 
 def configure(
-    env: Environment, *, check: bool = False, diff: bool = False, limit: str | None = None, tags: str | None = None
+    env: Environment,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: str | None = None,
+    frozen: bool = False,
 ) -> list[HostRecap]:
-    load_contract(env.name)  # fails early and clearly when the environment was never provisioned
-    artifacts.build_all()
+    devices = devices_in_use(env.name)  # fails early and clearly when the environment was never provisioned
+    prepare_inputs(frozen, devices)
     recap = run_playbook(env.name, "site.yml", check=check, diff=diff, limit=limit, tags=tags)
     rows = [[r.host, str(r.ok), str(r.changed), str(r.failed), str(r.unreachable)] for r in recap]
     say("Configure recap:\n" + table(["host", "ok", "changed", "failed", "unreachable"], rows))

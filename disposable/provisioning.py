@@ -25,9 +25,10 @@ from disposable.gcp.zone_fallback import apply_with_zone_fallback, placements_va
 from disposable.hosts import ssh
 from disposable.hosts.contract import Contract, parse_outputs
 from disposable.local import image, lxd
+from disposable.packages.store import PackageStore
 from disposable.paths import outputs_file, state_dir
 
-DERIVED_VARIABLES = ("ssh_public_key", "environment", "apt_cache_dir")
+DERIVED_VARIABLES = ("ssh_public_key", "environment", "apt_store_dir")
 
 
 def last_variables_file(env: str) -> Path:
@@ -53,14 +54,8 @@ def terraform_for(
     values: dict[str, str] = {"ssh_public_key": ssh.public_key(env.name), "environment": env.name}
     if env.is_local:
         lxd.require_daemon()
-        alias = image.image_alias()
-        if need_image and not lxd.image_exists(alias):
-            raise DisposableError(
-                f"The host image {alias} is not in LXD (the image recipe changed or was never built).",
-                "Run ./bootstrap.sh setup to build it.",
-            )
-        values["image"] = alias
-        values["apt_cache_dir"] = lxd.shared_apt_cache()
+        values["image"] = image.require_image() if need_image else image.image_alias()
+        values["apt_store_dir"] = str(PackageStore().public_dir)
     values.update(last_variables(env.name) if reuse_last else {})
     values.update(variables or {})
     return Terraform(env, values, lock_timeout=lock_timeout)

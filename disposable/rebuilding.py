@@ -1,5 +1,5 @@
-"""`invoke rebuild`: destroy -> provision -> configure -> verify -> fingerprint, timed, with a
-summary; the record (stage timings, outcome, fingerprint, tool versions) goes to the history."""
+"""`invoke rebuild`: inputs -> destroy -> provision -> configure -> verify -> fingerprint, timed,
+with a summary; the record (stage timings, outcome, fingerprint, tool versions) goes to the history."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from disposable import configuring, provisioning
 from disposable.environments import Environment
-from disposable.local import bake
+from disposable.local import bake, image
 from disposable.pipeline import Stage, StageResult, run_stages, succeeded
 from disposable.proof import fingerprint
 from disposable.proof.toolversions import tool_versions
@@ -21,6 +21,7 @@ class RunFacts:
     """What the stages learn that the history record keeps."""
 
     from_image: str | None = None
+    apt_lock: dict[str, Any] | None = None
     fingerprint: dict[str, Any] | None = None
     fingerprint_changes: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -28,11 +29,21 @@ class RunFacts:
     def record(self, env: Environment) -> dict[str, Any]:
         return {
             "from_image": self.from_image,
+            "apt_lock": self.apt_lock,
             "fingerprint": self.fingerprint,
             "fingerprint_changes": self.fingerprint_changes,
             "tool_versions": tool_versions(env),
             **self.extra,
         }
+
+
+def prepare_inputs(env: Environment, facts: RunFacts, frozen: bool) -> None:
+    """Before anything is destroyed or created: the apt lock's packages in the store (a
+    frozen run fails here when a locked version is gone), and locally the host image."""
+    current = configuring.prepare_inputs(frozen)
+    facts.apt_lock = current.record()
+    if env.is_local:
+        image.ensure_image()
 
 
 def take_fingerprint(env: Environment, facts: RunFacts) -> fingerprint.Recorded:
@@ -44,30 +55,48 @@ def take_fingerprint(env: Environment, facts: RunFacts) -> fingerprint.Recorded:
 
 
 def rebuild_stages(
-    env: Environment, variables: Mapping[str, str], zones: Sequence[str], facts: RunFacts, from_image: bool = False
+    env: Environment,
+    variables: Mapping[str, str],
+    zones: Sequence[str],
+    facts: RunFacts,
+    from_image: bool = False,
+    frozen: bool = False,
 ) -> list[Stage]:
-    """The stages of a rebuild; with from_image, hosts launch from the baked golden image."""
+    """The stages of a rebuild; with from_image, hosts launch from the baked golden image;
+    frozen: exactly the committed apt lock (or fail in the first stage)."""
     chosen = dict(variables)
-    if from_image:
-        facts.from_image = chosen["image"] = bake.require_baked()
+
+    def choose_image() -> None:
+        if from_image:
+            facts.from_image = chosen["image"] = bake.require_baked()
+
     return [
+        ("inputs", lambda: (prepare_inputs(env, facts, frozen), choose_image())),
         ("destroy", lambda: provisioning.destroy(env)),
         ("provision", lambda: provisioning.provision(env, chosen, zones=zones)),
-        ("configure", lambda: configuring.configure(env)),
+        ("configure", lambda: configuring.configure(env, frozen=frozen)),
         ("verify", lambda: verify(env.name)),
         ("fingerprint", lambda: take_fingerprint(env, facts)),
     ]
 
 
 def rebuild(
-    env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), from_image: bool = False
+    env: Environment,
+    variables: Mapping[str, str],
+    zones: Sequence[str] = (),
+    from_image: bool = False,
+    frozen: bool = False,
 ) -> list[StageResult]:
     facts = RunFacts()
-    stages = rebuild_stages(env, variables, zones, facts, from_image)
+    stages = rebuild_stages(env, variables, zones, facts, from_image, frozen)
     return run_stages("rebuild", env.name, stages, extras=lambda: facts.record(env))
 
 
 def rebuild_ok(
-    env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), from_image: bool = False
+    env: Environment,
+    variables: Mapping[str, str],
+    zones: Sequence[str] = (),
+    from_image: bool = False,
+    frozen: bool = False,
 ) -> bool:
-    return succeeded(rebuild(env, variables, zones, from_image))
+    return succeeded(rebuild(env, variables, zones, from_image, frozen))

@@ -2,9 +2,12 @@
 the scenarios verify the same spec `invoke verify` checks, role by role."""
 
 from tests.spec.conftest import (  # noqa: F401  (pytest fixtures)
+    apt_lock,
+    apt_versions,
     gpu_stack,
     has_gpu,
     hostvars,
+    kernel_flavour,
     locked_requirements,
     manifest,
     spec,

@@ -40,13 +40,24 @@ def _render(values: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, str) and "{{" in value:
                 try:
                     resolved[key] = env.from_string(value).render(**resolved)
-                except jinja2.exceptions.UndefinedError:
+                except jinja2.exceptions.TemplateError:  # lookups, filters or values only Ansible has
                     continue
     return resolved
 
 
 def role_vars() -> dict[str, Any]:
     return _render(_raw())
+
+
+def environment_vars(env: str) -> dict[str, Any]:
+    """The plain values of inventories/group_vars/env_<env>.yml (empty when it has none)."""
+    path = INVENTORY_DIR / "group_vars" / f"env_{env.replace('-', '_')}.yml"
+    return dict(yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def environment_value(env: str, name: str) -> Any:
+    """A role variable as the environment sets it (its group_vars), else the role's default."""
+    return environment_vars(env).get(name, role_vars()[name])
 
 
 def inputs_hash(roles: list[str], extra_files: list[Path]) -> str:

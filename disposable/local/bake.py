@@ -2,9 +2,9 @@
 
 The slow layers are what the roles base, nvidia_driver, cuda and python_runtime install
 (the driver's DKMS build alone takes minutes). The image is named after the hash of those
-roles' inputs (their files, the group_vars, the service's locked requirements and the host
-image recipe): `dml-gpu-<hash>`. Change any input and the name changes, so a stale image is
-never used by mistake; `rebuild --from-image` then says to bake again.
+roles' inputs (their files, the group_vars, the service's locked requirements, the host
+image recipe and the apt lock the hosts install): `dml-gpu-<hash>`. Change any input and
+the name changes, so a stale image is never used by mistake; `rebuild --from-image` then says to bake again.
 
 Local cloud: the environment's first host is copied (LXD copy, the host keeps running; a
 snapshot on the btrfs pool), the
@@ -17,6 +17,7 @@ service. GCP: see docs/gcp.md ("Golden image"); `gcp_commands` prints the gcloud
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from disposable.errors import DisposableError
 from disposable.hosts.inventory import load_contract
 from disposable.hosts.rolevars import inputs_hash, role_vars
 from disposable.local import image, lxd
+from disposable.packages import supply
+from disposable.packages.pylocks import DEVICE_LOCKS
 from disposable.paths import IMAGE_RECIPE_DIR, INVENTORY_DIR, REPO_ROOT
 
 BAKED_ROLES = ["base", "nvidia_driver", "cuda", "python_runtime"]
@@ -35,11 +38,13 @@ ALIAS_PREFIX = "dml-gpu-"
 def bake_inputs() -> list[Path]:
     group_vars = sorted((INVENTORY_DIR / "group_vars").glob("*.yml"))
     recipe = sorted(p for p in IMAGE_RECIPE_DIR.rglob("*") if p.is_file())
-    return [*group_vars, *recipe, REPO_ROOT / "service" / "requirements.txt"]
+    return [*group_vars, *recipe, REPO_ROOT / "service" / "requirements.txt", DEVICE_LOCKS["cpu"].path]
 
 
 def baked_alias() -> str:
-    return ALIAS_PREFIX + inputs_hash(BAKED_ROLES, bake_inputs())
+    """dml-gpu-<hash of the baked roles' inputs and of the apt lock in use>."""
+    roles = inputs_hash(BAKED_ROLES, bake_inputs())
+    return ALIAS_PREFIX + hashlib.sha256(f"{roles}\n{supply.effective().lock.hash}\n".encode()).hexdigest()[:12]
 
 
 def generalise_paths() -> list[str]:

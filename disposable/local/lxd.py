@@ -196,16 +196,3 @@ def wait_for_address(name: str, timeout: float = 60) -> None:
                 return
         time.sleep(1)
     raise DisposableError(f"Container {name} got no IPv4 address within {timeout:.0f}s.")
-
-
-def shared_apt_cache() -> str:
-    """Host directory mounted in the containers at /var/cache/dml-apt. Each host keeps its
-    apt archives in its own subdirectory (base_apt_archives_dir: no two hosts share apt's
-    lock), which outlives the container, so a rebuilt host does not download the same
-    packages again (the GPU stack is gigabytes)."""
-    from disposable.paths import cache_dir
-
-    path = cache_dir() / "apt-archives"
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o777)  # subdirectories are created by the containers' id-mapped root
-    return str(path)

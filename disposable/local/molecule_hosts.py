@@ -18,8 +18,9 @@ import zlib
 from disposable.console import say
 from disposable.errors import DisposableError
 from disposable.hosts import ssh
-from disposable.hosts.contract import Host, parse_outputs
+from disposable.hosts.contract import CONTRACT_VERSION, Host, parse_outputs
 from disposable.local import image, lxd
+from disposable.packages.store import PackageStore
 from disposable.paths import outputs_file
 from disposable.provisioning import write_outputs
 
@@ -27,7 +28,7 @@ ENV = "molecule"
 NETWORK = "dml-molecule"
 CIDR_PREFIX = "10.150.78"
 SSH_USER = "deploy"
-APT_CACHE_DEVICE = "apt-archives"
+STORE_DEVICE = "package-store"
 
 
 def _address(name: str) -> str:
@@ -50,14 +51,14 @@ def _publish(hosts: list[Host]) -> None:
     if not hosts:
         outputs_file(ENV).unlink(missing_ok=True)
         return
-    write_outputs(ENV, {"contract_version": 1, "environment": ENV, "hosts": [h.to_dict() for h in hosts]})
+    write_outputs(
+        ENV, {"contract_version": CONTRACT_VERSION, "environment": ENV, "hosts": [h.to_dict() for h in hosts]}
+    )
 
 
 def create(name: str) -> Host:
     lxd.require_daemon()
-    alias = image.image_alias()
-    if not lxd.image_exists(alias):
-        raise DisposableError(f"Host image {alias} is missing.", "Run ./bootstrap.sh setup.")
+    alias = image.require_image()
     _ensure_network()
     address = _address(name)
     if lxd.object_exists("instance", name):
@@ -65,8 +66,9 @@ def create(name: str) -> Host:
     lxd.lxc("init", alias, name, "--storage", lxd.STORAGE_POOL, "--network", NETWORK,
             "-c", f"{lxd.ENV_LABEL}={ENV}", "-c", "limits.cpu=2", "-c", "limits.memory=4GiB")  # fmt: skip
     lxd.lxc("config", "device", "set", name, "eth0", f"ipv4.address={address}")
-    lxd.lxc("config", "device", "add", name, APT_CACHE_DEVICE, "disk", f"source={lxd.shared_apt_cache()}",
-            "path=/var/cache/dml-apt")  # fmt: skip
+    # The package store, read-only, where the base role points apt (as lxd_hosts does).
+    lxd.lxc("config", "device", "add", name, STORE_DEVICE, "disk", f"source={PackageStore().public_dir}",
+            "path=/var/lib/dml-store", "readonly=true")  # fmt: skip
     key = ssh.public_key(ENV)
     lxd.lxc("start", name)
     lxd.wait_for_address(name)

@@ -1,6 +1,7 @@
 """Controller-side build artifacts the roles deploy, cached by the hash of their inputs:
 
-- the wheelhouse: every wheel of service/requirements.txt, downloaded once with
+- the wheelhouse, per device (cpu, cuda): every wheel of service/requirements.txt and of
+  the device's torch lock (disposable.packages.pylocks), downloaded once with
   `pip download --require-hashes`, so hosts install byte-identical wheels with --no-index;
 - the service code: the demand_predictor package's *.py files;
 - the model artifact: trained deterministically by service/demand_predictor/train.py.
@@ -23,12 +24,13 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from disposable.console import fmt_seconds, say
 from disposable.errors import DisposableError
 from disposable.hashing import hash_files
+from disposable.packages import pylocks
 from disposable.packages.pipdownload import pip_download
 from disposable.paths import REPO_ROOT, SERVICE_DIR
 
@@ -64,12 +66,17 @@ def _cached_build(name: str, inputs: list[Path], what: str, build: Callable[[Pat
     return final
 
 
-def _download_wheels(dest: Path) -> None:
-    if pip_download(SERVICE_REQUIREMENTS, dest, "--only-binary=:all:").returncode != 0:
-        raise DisposableError(
-            "Could not build the service wheelhouse (see pip's output above).",
-            "Check PyPI access and that service/requirements.txt was locked with `invoke lock`.",
-        )
+def _download_wheels(device: str) -> Callable[[Path], None]:
+    def download(dest: Path) -> None:
+        for lock in (SERVICE_REQUIREMENTS, pylocks.DEVICE_LOCKS[device].path):
+            if pip_download(lock, dest, "--only-binary=:all:").returncode != 0:
+                raise DisposableError(
+                    f"Could not build the {device} wheelhouse from {lock.name} (see pip's output above).",
+                    "Check access to the indexes the lock names (PyPI; PyTorch's for torch) and that it was "
+                    "made with `invoke lock`.",
+                )
+
+    return download
 
 
 def _train(dest: Path) -> None:
@@ -79,16 +86,17 @@ def _train(dest: Path) -> None:
         raise DisposableError("Training the model failed (see the output above).")
 
 
-def wheelhouse() -> Path:
-    return _cached_build(
-        "wheelhouse", [SERVICE_REQUIREMENTS], "downloading the service wheelhouse (hash-checked)", _download_wheels
-    )
+def wheelhouse(device: str = "cpu") -> Path:
+    """The wheels a `device` host installs (its lock is .build/requirements-<device>.txt)."""
+    inputs = [SERVICE_REQUIREMENTS, pylocks.DEVICE_LOCKS[device].path]
+    what = f"downloading the {device} wheelhouse (hash-checked)"
+    return _cached_build(f"wheelhouse-{device}", inputs, what, _download_wheels(device))
 
 
 def model() -> Path:
     return _cached_build(
         "model",
-        [*service_files().values(), SERVICE_REQUIREMENTS],
+        [*service_files().values(), SERVICE_REQUIREMENTS, pylocks.DEVICE_LOCKS["cpu"].path],
         "training the demand model (deterministic, seeded)",
         _train,
     )
@@ -133,9 +141,12 @@ def service_files() -> dict[str, Path]:
     return {str(p.relative_to(SERVICE_DIR)): p for p in package.rglob("*.py") if "__pycache__" not in p.parts}
 
 
-def build_all() -> None:
+def build_all(devices: Iterable[str] = ("cpu",)) -> None:
+    """Everything the roles deploy; a wheelhouse (and host lock) for each device in use."""
     BUILD_DIR.mkdir(exist_ok=True)
-    wheels = wheelhouse()
-    bundle("wheelhouse", {p.name: p for p in wheels.glob("*.whl")})
+    for device in sorted(set(devices)):
+        pylocks.host_lock(device, BUILD_DIR)
+        wheels = wheelhouse(device)
+        bundle(f"wheelhouse-{device}", {p.name: p for p in wheels.glob("*.whl")})
     bundle("service", service_files())
     model()

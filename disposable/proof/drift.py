@@ -17,17 +17,20 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from disposable import provisioning
+from disposable import configuring, provisioning
 from disposable.console import say, table
 from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.hosts.ansible import playbook_argv, run_playbook_unchecked
 from disposable.hosts.inventory import load_contract
-from disposable.packages import artifacts
+from disposable.packages.aptlock import HostPackages
+from disposable.proof import fingerprint
 
 REPAIR_HINT = {
     "infrastructure": "`invoke rebuild` (or `invoke provision`) re-creates what was deleted or changed",
     "configuration": "`invoke configure` converges the hosts back to the spec",
+    "packages": "`invoke rebuild` replaces the hosts with ones built from the apt lock (configure installs missing "
+    "packages but never removes extra ones)",
 }
 
 
@@ -35,15 +38,18 @@ REPAIR_HINT = {
 class DriftReport:
     infrastructure: list[str] = field(default_factory=list)
     configuration: dict[str, list[str]] = field(default_factory=dict)  # host -> tasks that would change
+    packages: dict[str, list[str]] = field(default_factory=dict)  # host -> packages that differ from the lock
 
     @property
     def clean(self) -> bool:
-        return not self.infrastructure and not any(self.configuration.values())
+        return not self.infrastructure and not any(self.configuration.values()) and not any(self.packages.values())
 
     def items(self) -> list[str]:
         lines = [f"infrastructure: {item}" for item in self.infrastructure]
         for host, tasks in sorted(self.configuration.items()):
             lines += [f"{host}: {task}" for task in tasks]
+        for host, packages in sorted(self.packages.items()):
+            lines += [f"{host}: {item}" for item in packages]
         return lines
 
 
@@ -71,7 +77,7 @@ def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, lis
     hosts = [h.name for h in contract.hosts if h.name not in skip_hosts]
     if not hosts:
         return {}
-    artifacts.build_all()
+    configuring.prepare_inputs(devices=configuring.devices_in_use(env.name))
     with tempfile.TemporaryDirectory() as tmp:
         changes_file = Path(tmp) / "changes.json"
         argv = playbook_argv(env.name, "site.yml", check=True, diff=True, limit=",".join(hosts))
@@ -87,10 +93,19 @@ def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, lis
     return result
 
 
+def package_drift(env: Environment, skip_hosts: set[str]) -> dict[str, list[str]]:
+    """Installed Debian packages against the apt lock, per host (the fingerprint probe)."""
+    if not [h for h in load_contract(env.name).hosts if h.name not in skip_hosts]:
+        return {}
+    facts = fingerprint.collect(env.name, skip=skip_hosts).hosts
+    return {host: HostPackages.from_dict(data["apt_lock"]).items() for host, data in sorted(facts.items())}
+
+
 def detect(env: Environment) -> DriftReport:
     say(f"Drift: comparing environment {env.name} with its code (read-only)")
     infrastructure, gone = infrastructure_drift(env)
-    report = DriftReport(infrastructure, configuration_drift(env, gone))
+    configuration = configuration_drift(env, gone)
+    report = DriftReport(infrastructure, configuration, package_drift(env, gone))
     show(report)
     return report
 
@@ -107,8 +122,11 @@ def show(report: DriftReport) -> None:
     rows += [
         ["configuration", host, _short(task)] for host, tasks in sorted(report.configuration.items()) for task in tasks
     ]
+    rows += [["packages", host, _short(item)] for host, items in sorted(report.packages.items()) for item in items]
     say(f"Drift: {len(rows)} difference(s):\n" + table(["layer", "host", "what changed out of band"], rows))
     if report.infrastructure:
         say(f"Repair: {REPAIR_HINT['infrastructure']}.")
     if any(report.configuration.values()):
         say(f"Repair: {REPAIR_HINT['configuration']}.")
+    if any(report.packages.values()):
+        say(f"Repair: {REPAIR_HINT['packages']}.")

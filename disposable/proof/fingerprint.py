@@ -1,6 +1,7 @@
 """`invoke fingerprint`: what each host IS, as canonical JSON, so two rebuilds can be compared.
 
-Per host: every installed package and version, the holds, kernel/driver/CUDA versions, the
+Per host: the apt lock it was built from and every installed package compared with it
+(extra, different, missing), every installed package and version, the holds, kernel/driver/CUDA versions, the
 service venv's exact package set (a pip freeze), the sha256 of every deployed file (service
 code, model, config, systemd unit, apt/ssh/modprobe drop-ins, the nvcc wrapper), the service
 user and unit state. The canonical JSON (sorted keys, no whitespace) is hashed per host and
@@ -29,7 +30,9 @@ from disposable.console import say, table
 from disposable.errors import DisposableError
 from disposable.hosts.ansible import ansible_env, inventory_file
 from disposable.hosts.inventory import load_contract
-from disposable.hosts.rolevars import role_vars
+from disposable.hosts.rolevars import environment_value, role_vars
+from disposable.packages import lockinputs, supply
+from disposable.packages.aptlock import compare_installed
 from disposable.paths import REPO_ROOT, state_dir
 
 PROBE = Path(__file__).parent / "probes" / "fingerprint_probe.py"
@@ -92,7 +95,7 @@ def probe_config() -> dict[str, Any]:
     }
 
 
-def collect(env: str) -> Fingerprint:
+def collect(env: str, skip: set[str] | frozenset[str] = frozenset()) -> Fingerprint:
     """Run the probe on every host of the environment (testinfra's ansible backend: the
     same connection settings as Ansible itself)."""
     import testinfra
@@ -101,8 +104,11 @@ def collect(env: str) -> Fingerprint:
     os.environ.update(ansible_env())
     script = base64.b64encode(PROBE.read_bytes()).decode()
     config = json.dumps(probe_config())
+    lock = supply.effective().lock
+    inputs = lockinputs.load()
+    flavour = str(environment_value(env, "nvidia_driver_kernel_flavour"))
     hosts: dict[str, dict[str, Any]] = {}
-    for host in contract.hosts:
+    for host in (h for h in contract.hosts if h.name not in skip):
         remote = testinfra.get_host(f"ansible://{host.name}?ansible_inventory={inventory_file(env)}", sudo=True)
         result = remote.run("echo %s | base64 -d | python3 - %s", script, config)
         if result.rc != 0:
@@ -110,7 +116,10 @@ def collect(env: str) -> Fingerprint:
                 f"Could not fingerprint {host.name}: {result.stderr.strip() or result.stdout.strip()}",
                 "Check `invoke status`; the host must be reachable over SSH.",
             )
-        hosts[host.name] = json.loads(result.stdout)
+        facts = json.loads(result.stdout)
+        roots = inputs.roots_for_groups(list(host.groups), flavour)
+        facts["apt_lock"] = {"hash": lock.hash, **compare_installed(lock, facts["packages"], roots).as_dict()}
+        hosts[host.name] = facts
     return Fingerprint(datetime.now(UTC).isoformat(timespec="seconds"), hosts, code_version())
 
 
@@ -189,15 +198,28 @@ class Recorded:
         return self.previous is not None and self.previous.commit == commit and commit.isalnum()
 
 
+def lock_summary(facts: dict[str, Any]) -> str:
+    """'exact' or e.g. '2 extra, 1 different' for a host's packages against its apt lock."""
+    versus = facts.get("apt_lock") or {}
+    counts = [f"{len(versus.get(k) or [])} {k}" for k in ("extra", "different", "missing") if versus.get(k)]
+    return ", ".join(counts) or "exact"
+
+
 def record(env: str) -> Recorded:
     """Take, save and show a fingerprint; compare it with the previous one."""
     fingerprint = collect(env)
     path = save(env, fingerprint)
     rows = [
-        [name, fingerprint.host_hash(name)[:16], str(len(facts["packages"])), str(len(facts["files"]))]
+        [
+            name,
+            fingerprint.host_hash(name)[:16],
+            str(len(facts["packages"])),
+            lock_summary(facts),
+            str(len(facts["files"])),
+        ]
         for name, facts in sorted(fingerprint.hosts.items())
     ]
-    say("Fingerprint:\n" + table(["host", "sha256", "packages", "files"], rows))
+    say("Fingerprint:\n" + table(["host", "sha256", "packages", "vs apt lock", "files"], rows))
     say(f"Fingerprint: {fingerprint.hash[:16]} saved to {path}")
     before_path = previous(env, path)
     if before_path is None:

@@ -1,6 +1,6 @@
 """`invoke nightly`: the destroy-and-rebuild proof, run on a schedule.
 
-rebuild (destroy -> provision -> configure -> verify), a drift check that must be clean, the
+rebuild with --frozen (inputs -> destroy -> provision -> configure -> verify), a drift check that must be clean, the
 fingerprint compared with the previous run (the same commit must give identical hosts),
 then, whatever happened, destroy and the janitor (local containers or GCP instances/disks
 older than the maximum age, project-labelled only). The record goes to
@@ -61,7 +61,8 @@ def nightly(
     env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), janitor_max_age_hours: float = 12
 ) -> bool:
     facts = RunFacts()
-    stages = rebuild_stages(env, variables, zones, facts)
+    # The nightly proves reproducibility: exactly the committed apt lock, or it fails first.
+    stages = rebuild_stages(env, variables, zones, facts, frozen=True)
     # The stages after verify: drift must be clean, the fingerprint compared with the last run.
     stages = [s for s in stages if s[0] != "fingerprint"] + [
         ("drift", lambda: check_drift(env, facts)),

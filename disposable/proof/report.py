@@ -68,6 +68,8 @@ class Run:
     from_image: str | None = None
     drift_clean: bool | None = None  # None: drift not checked
     drift_items: tuple[str, ...] = ()
+    apt_lock: str | None = None  # the apt lock's short hash
+    lock_stale: tuple[str, ...] = ()  # packages a LOCK STALE run moved (empty: the committed lock)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,19 @@ def parse_run(record: Any) -> Run:
         from_image=record.get("from_image") if isinstance(record.get("from_image"), str) else None,
         drift_clean=_drift_clean(record.get("drift")),
         drift_items=_drift_items(record.get("drift")),
+        apt_lock=_apt_lock(record.get("apt_lock")),
+        lock_stale=_lock_stale(record.get("apt_lock")),
     )
+
+
+def _apt_lock(value: Any) -> str | None:
+    return str(value["hash"]) if isinstance(value, dict) and value.get("hash") else None
+
+
+def _lock_stale(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, dict) or not value.get("stale"):
+        return ()
+    return tuple(str(m) for m in value.get("moved") or ["(packages not recorded)"])
 
 
 def _fingerprint(value: Any) -> str | None:
@@ -184,7 +198,7 @@ def recent_rows(history: History, runs: int) -> list[Row]:
 
 
 def table_headers(names: Sequence[str]) -> list[str]:
-    return ["finished (UTC)", "kind", "result", "total", *names, "fingerprint hash", "vs previous"]
+    return ["finished (UTC)", "kind", "result", "total", *names, "apt lock", "fingerprint hash", "vs previous"]
 
 
 def table_cells(row: Row, names: Sequence[str]) -> list[str]:
@@ -202,9 +216,18 @@ def table_cells(row: Row, names: Sequence[str]) -> list[str]:
         result,
         fmt_seconds(run.total_seconds),
         *stage_cells,
+        apt_lock_cell(run),
         fingerprint,
         row.change,
     ]
+
+
+def apt_lock_cell(run: Run) -> str:
+    if run.apt_lock is None:
+        return "-"
+    if run.lock_stale:
+        return f"{run.apt_lock} LOCK STALE ({len(run.lock_stale)} moved)"
+    return run.apt_lock
 
 
 # --- rendering -------------------------------------------------------------------------
@@ -239,6 +262,9 @@ def _latest_run_markdown(run: Run) -> list[str]:
     lines = [f"## Latest run ({run.kind}, {run.finished:%Y-%m-%d %H:%M:%S} UTC)", ""]
     if run.from_image:
         lines += [f"Built from image: `{run.from_image}`", ""]
+    if run.lock_stale:
+        lines += ["**LOCK STALE**: the committed apt lock could not be installed; this run used a local override:", ""]
+        lines += [*[f"- {item}" for item in run.lock_stale], "", "Adopt it: `invoke lock --apt`, review, commit.", ""]
     if run.drift_items:
         lines += ["Drift:", "", *[f"- {item}" for item in run.drift_items], ""]
     if not run.tool_versions:
@@ -287,6 +313,13 @@ def render_html(env: str, rows: Sequence[Row], skipped_lines: int) -> str:
     ]
     if latest.from_image:
         parts.append(f"<p>Built from image: <code>{html.escape(latest.from_image)}</code></p>")
+    if latest.lock_stale:
+        parts.append(
+            "<p><strong>LOCK STALE</strong>: the committed apt lock could not be installed; this run used a local "
+            "override (adopt it: <code>invoke lock --apt</code>, review, commit):</p><ul>"
+            + "".join(f"<li>{html.escape(i)}</li>" for i in latest.lock_stale)
+            + "</ul>"
+        )
     if latest.drift_items:
         parts.append("<p>Drift:</p><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in latest.drift_items) + "</ul>")
     if latest.tool_versions:

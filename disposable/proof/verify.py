@@ -7,7 +7,7 @@ import sys
 from disposable.console import run, say
 from disposable.errors import DisposableError
 from disposable.hosts import health
-from disposable.hosts.ansible import ansible_env, inventory_file
+from disposable.hosts.ansible import ansible_env
 from disposable.hosts.inventory import load_contract
 from disposable.paths import REPO_ROOT, state_dir
 
@@ -24,8 +24,7 @@ def verify(env: str) -> None:
         "-q",
         "-p",
         "no:cacheprovider",
-        "tests/spec",
-        f"--hosts=ansible://all?ansible_inventory={inventory_file(env)}",
+        "tests/spec",  # each module picks its hosts by group (tests/spec/conftest.py: hosts_in)
         f"--junitxml={junit}",
         "-o",
         "junit_family=xunit2",

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Build the local-cloud host image (Debian 12 system container) without an image server.
 #
-#   images/debian12/build.sh OUTPUT_DIR
+#   DML_IMAGE_MIRROR=file:///.../lock-<hash> DML_IMAGE_KEYRING=/.../dml-store.gpg \
+#   DML_IMAGE_EXPECTED=/.../image-set.txt images/debian12/build.sh OUTPUT_DIR
 #
 # Produces OUTPUT_DIR/meta.tar.gz and OUTPUT_DIR/rootfs.tar.gz, ready for
 # `lxc image import meta.tar.gz rootfs.tar.gz --alias NAME`.
-# The image is cached by the sha256 of this directory (the recipe): change anything
-# here and the next bootstrap builds a new image under a new alias.
+# The packages come from the package store's repository for the apt lock (never from
+# Debian directly), and the finished root file system must hold exactly the lock's
+# image set (DML_IMAGE_EXPECTED: "name version" lines) or the build fails.
+# The image is cached by the sha256 of this directory (the recipe) and of the lock's
+# image set: change either and the next bootstrap builds a new image under a new alias.
 # Decisions (see docs/local-cloud.md): minbase + the few packages a systemd host with
 # SSH needs; udev is required or systemd-networkd never configures eth0; machine-id and
 # SSH host keys are removed so every container gets its own on first boot.
@@ -15,12 +19,9 @@ set -euo pipefail
 out=${1:?usage: build.sh OUTPUT_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 suite=bookworm
-# Reuse the host's Debian mirror (a CI machine or a corporate mirror), default deb.debian.org.
-host_sources=/etc/apt/sources.list.d/debian.sources
-mirror=$(awk '/^URIs:/ {print $2}' "$host_sources" 2>/dev/null | grep -v -- '-security' | head -n 1 || true)
-security=$(awk '/^URIs:/ {print $2}' "$host_sources" 2>/dev/null | grep -- '-security' | head -n 1 || true)
-mirror=${DML_IMAGE_MIRROR:-${mirror:-http://deb.debian.org/debian}}
-security=${DML_IMAGE_SECURITY_MIRROR:-${security:-http://deb.debian.org/debian-security}}
+mirror=${DML_IMAGE_MIRROR:?DML_IMAGE_MIRROR: the package store repository of the apt lock (file:///...)}
+keyring=${DML_IMAGE_KEYRING:?DML_IMAGE_KEYRING: the package store public keyring}
+expected=${DML_IMAGE_EXPECTED:?DML_IMAGE_EXPECTED: the lock image set, one name version line per package}
 login_user=deploy
 packages=$(grep -v '^#' "$here/packages.txt" | xargs | tr ' ' ',')
 
@@ -29,13 +30,20 @@ trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
 
 echo "[image] debootstrap $suite from $mirror (this takes about 2 minutes)"
-debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" \
+debootstrap --variant=minbase --keyring="$keyring" --include="$packages" "$suite" "$rootfs" "$mirror" \
   > "$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
+echo "[image] checking the installed packages against the apt lock's image set"
+chroot "$rootfs" dpkg-query -W -f='${Package} ${Version}\n' | sort > "$work/installed.txt"
+if ! sort "$expected" | diff -u - "$work/installed.txt" > "$work/set.diff"; then
+  echo "[image] ERROR: the image differs from the apt lock's image set (- lock, + image):" >&2
+  grep '^[-+][^-+]' "$work/set.diff" >&2
+  exit 1
+fi
+
 echo "[image] customising"
-# APT sources in deb822 form, same mirror as the build.
+# No APT source: the base role points apt at the package store (hosts install the lock).
 rm -f "$rootfs/etc/apt/sources.list"
-sed -e "s#@MIRROR@#$mirror#" -e "s#@SECURITY@#$security#" "$here/files/debian.sources" > "$rootfs/etc/apt/sources.list.d/debian.sources"
 install -m 0644 "$here/files/eth0.network" "$rootfs/etc/systemd/network/eth0.network"
 install -m 0644 "$here/files/ssh-hostkeys.service" "$rootfs/etc/systemd/system/ssh-hostkeys.service"
 install -m 0644 "$here/files/10-no-recommends" "$rootfs/etc/apt/apt.conf.d/10-no-recommends"

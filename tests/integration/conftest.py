@@ -6,6 +6,7 @@ They drive the project exactly as a user does, through `invoke`, and need the se
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,10 +21,11 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 class Invoke:
     """Run `invoke ...` in the repository, echo its output, return (exit code, output)."""
 
-    def __call__(self, *args: str, timeout: float = 900) -> tuple[int, str]:
+    def __call__(self, *args: str, timeout: float = 900, env: dict[str, str] | None = None) -> tuple[int, str]:
         start = time.monotonic()
-        print(f"\n$ invoke {' '.join(args)}", flush=True)
-        proc = self.popen(*args)
+        shown = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+        print(f"\n$ {shown + ' ' if shown else ''}invoke {' '.join(args)}", flush=True)
+        proc = self.popen(*args, env=env)
         assert proc.stdout is not None
         lines = []
         for line in proc.stdout:  # streamed, so long stages show progress in CI logs
@@ -36,8 +38,15 @@ class Invoke:
         print(f"(exit {code} after {time.monotonic() - start:.1f}s)", flush=True)
         return code, "".join(lines)
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([INVOKE, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [INVOKE, *args],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
 
 
 @pytest.fixture(scope="session")

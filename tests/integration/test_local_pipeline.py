@@ -102,7 +102,7 @@ def test_failed_configure_leaves_state_consistent_and_rerun_converges(invoke: In
     )
     # A configure that fails half-way (a wheelhouse bundle that does not exist).
     env_file = STATE / "broken-vars.json"
-    env_file.write_text(json.dumps({"python_runtime_wheelhouse_descriptor": "/nonexistent/wheelhouse.json"}))
+    env_file.write_text(json.dumps({"python_runtime_wheelhouse_descriptor": "/nonexistent/wheelhouse-cpu.json"}))
     proc = subprocess.run(
         [
             str(Path(sys.executable).parent / "ansible-playbook"),

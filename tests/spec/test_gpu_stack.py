@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.spec.conftest import hosts_in
+
+testinfra_hosts = hosts_in("inference")
+
 NO_GPU = "host has no GPU in the output contract (gpu_count=0): the driver cannot talk to a device"
 
 
@@ -27,32 +31,36 @@ def _held(host: Any) -> set[str]:
     return set(host.check_output("apt-mark showhold").split())
 
 
-def test_driver_packages_pinned_and_held(host: Any, spec: dict[str, Any], gpu_stack: bool) -> None:
+def test_driver_packages_pinned_and_held(
+    host: Any, spec: dict[str, Any], apt_versions: dict[str, str], gpu_stack: bool
+) -> None:
     _require_stack(gpu_stack)
     held = _held(host)
     for package in spec["nvidia_driver_os_packages"]:
-        assert _version(host, package) == spec["nvidia_driver_version"], package
+        assert _version(host, package) == apt_versions[package], package
         assert package in held, f"{package} is not held"
 
 
-def test_kernel_packages_pinned_and_held(host: Any, spec: dict[str, Any], gpu_stack: bool) -> None:
+def test_kernel_packages_pinned_and_held(
+    host: Any, kernel_flavour: str, apt_versions: dict[str, str], gpu_stack: bool
+) -> None:
     _require_stack(gpu_stack)
     held = _held(host)
     for template in ("linux-image-{}", "linux-headers-{}"):
-        package = template.format(spec["nvidia_driver_kernel_flavour"])
-        assert _version(host, package) == spec["nvidia_driver_kernel_version"], package
+        package = template.format(kernel_flavour)
+        assert _version(host, package) == apt_versions[package], package
         assert package in held, f"{package} is not held"
 
 
 def test_driver_kernel_module_built_by_dkms_for_the_target_kernel(
-    host: Any, spec: dict[str, Any], gpu_stack: bool
+    host: Any, spec: dict[str, Any], kernel_flavour: str, apt_versions: dict[str, str], gpu_stack: bool
 ) -> None:
     _require_stack(gpu_stack)
-    depends = host.check_output(f"dpkg-query -W -f='${{Depends}}' linux-headers-{spec['nvidia_driver_kernel_flavour']}")
+    depends = host.check_output(f"dpkg-query -W -f='${{Depends}}' linux-headers-{kernel_flavour}")
     kernel = depends.split("linux-headers-", 1)[1].split()[0].rstrip(",")
     status = host.check_output(f"dkms status -m {spec['nvidia_driver_dkms_module']} -k {kernel}")
     assert "installed" in status, status
-    branch_version = spec["nvidia_driver_version"].split("-")[0]
+    branch_version = apt_versions["nvidia-kernel-dkms"].split("-")[0]
     assert branch_version in status
     # Debian renames the module after its DKMS package (nvidia-current.ko), Ubuntu keeps nvidia.ko.
     module_name = spec["nvidia_driver_dkms_module"]
@@ -76,17 +84,22 @@ def test_a_container_does_not_try_to_load_kernel_modules_at_boot(host: Any, gpu_
     assert drop_in.contains("ConditionVirtualization=!container")
 
 
-def test_cuda_toolkit_pinned_and_held(host: Any, spec: dict[str, Any], gpu_stack: bool) -> None:
+def test_cuda_toolkit_pinned_and_held(
+    host: Any, spec: dict[str, Any], apt_versions: dict[str, str], gpu_stack: bool
+) -> None:
     _require_stack(gpu_stack)
-    assert _version(host, spec["cuda_os_toolkit_package"]) == spec["cuda_os_toolkit_version"]
+    assert _version(host, spec["cuda_os_toolkit_package"]) == apt_versions[spec["cuda_os_toolkit_package"]]
     assert spec["cuda_os_toolkit_package"] in _held(host)
 
 
-def test_nvcc_reports_the_pinned_release(host: Any, spec: dict[str, Any], gpu_stack: bool) -> None:
+def test_nvcc_reports_the_pinned_release(
+    host: Any, spec: dict[str, Any], apt_versions: dict[str, str], gpu_stack: bool
+) -> None:
     _require_stack(gpu_stack)
     out = host.check_output("nvcc --version")
-    assert f"release {spec['cuda_version']}," in out
-    assert "V" + spec["cuda_os_toolkit_version"].split("~")[0] in out
+    toolkit = apt_versions[spec["cuda_os_toolkit_package"]].split("~")[0]  # 11.8.89
+    assert f"release {'.'.join(toolkit.split('.')[:2])}," in out
+    assert "V" + toolkit in out
 
 
 CUDA_PROGRAM = r"""

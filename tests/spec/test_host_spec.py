@@ -1,10 +1,14 @@
-"""What every inference host must be. Each assertion names the spec value it checks."""
+"""What every host must be, whatever its role (testinfra_hosts: every host of the environment).
+Each assertion names the spec value it checks."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from tests.spec.conftest import hosts_in
+
+testinfra_hosts = hosts_in("all")
 
 
 def test_os_is_debian_12(host: Any) -> None:
@@ -23,10 +27,37 @@ def test_login_user_is_not_root_and_has_sudo(host: Any, hostvars: dict[str, Any]
     assert host.file(f"/etc/sudoers.d/90-{user.name}").exists
 
 
-def test_apt_sources_include_non_free(host: Any, spec: dict[str, Any]) -> None:
-    sources = host.file("/etc/apt/sources.list.d/debian.sources").content_string
-    for component in spec["base_apt_components"]:
-        assert component in sources.split(), f"APT component {component} missing"
+def test_apt_installs_only_from_the_package_store(host: Any, hostvars: dict[str, Any], apt_lock: Any) -> None:
+    """The only APT source is the store's repository of exactly this apt lock, signed by the store's key."""
+    assert host.check_output("ls /etc/apt/sources.list.d").split() == ["dml-store.sources"]
+    legacy = host.file("/etc/apt/sources.list")
+    assert not legacy.exists or not legacy.content_string.strip()
+    source = host.file("/etc/apt/sources.list.d/dml-store.sources").content_string
+    repository = f"{hostvars['base_apt_store_uri']}/{apt_lock.prefix}"
+    assert f"URIs: {repository}" in source
+    assert "Signed-By: /etc/apt/keyrings/dml-store.asc" in source
+    # What apt really uses: every package index it knows, besides dpkg's own status.
+    indexes = {
+        fields[1]
+        for fields in (line.split() for line in host.check_output("apt-cache policy").splitlines())
+        if len(fields) > 2 and fields[0].isdigit() and fields[1] != "/var/lib/dpkg/status"
+    }
+    assert indexes == {repository}
+
+
+def test_installed_packages_are_exactly_the_apt_lock(host: Any, hostvars: dict[str, Any], apt_lock: Any) -> None:
+    """Every Debian package on the host is in the apt lock, at the locked version."""
+    from disposable.packages.aptlock import compare_installed
+
+    out = host.check_output("dpkg-query -W -f='${db:Status-Abbrev}\\t${Package}:${Architecture}\\t${Version}\\n'")
+    installed = {}
+    for line in out.splitlines():
+        status, name, version = line.split("\t")
+        if status[1:2] == "i":
+            installed[name] = version
+    result = compare_installed(apt_lock, installed)
+    assert not result.extra, f"installed but not in the apt lock: {result.extra}"
+    assert not result.different, f"installed at another version than the lock: {result.different}"
 
 
 def test_ssh_refuses_root_and_passwords(host: Any, spec: dict[str, Any]) -> None:
@@ -39,11 +70,17 @@ def test_ssh_refuses_root_and_passwords(host: Any, spec: dict[str, Any]) -> None
     assert settings["maxauthtries"] == str(spec["base_ssh_max_auth_tries"])
 
 
-def test_unattended_upgrades_never_touch_the_gpu_stack(host: Any, spec: dict[str, Any]) -> None:
+def test_unattended_upgrades_never_touch_the_gpu_stack(
+    host: Any, spec: dict[str, Any], hostvars: dict[str, Any]
+) -> None:
     config = host.file("/etc/apt/apt.conf.d/52disposable-unattended-upgrades").content_string
     for pattern in spec["base_unattended_upgrades_blacklist"]:
         assert f'"{pattern}";' in config
     assert host.package("unattended-upgrades").is_installed
+    # With the package store a host is patched by a new apt lock and a rebuild, never in place.
+    periodic = host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    from_store = hostvars.get("base_apt_source", spec["base_apt_source"]) == "store"
+    assert ('APT::Periodic::Unattended-Upgrade "0";' in periodic) == from_store
 
 
 def test_time_sync_is_enabled(host: Any) -> None:
@@ -64,60 +101,3 @@ def spec_ca_files() -> list[str]:
     from glob import glob
 
     return sorted(glob("/usr/local/share/ca-certificates/*.crt") + glob("/usr/local/share/ca-certificates/*/*.crt"))
-
-
-def test_venv_has_exactly_the_locked_packages(
-    host: Any, spec: dict[str, Any], locked_requirements: dict[str, str]
-) -> None:
-    out = host.check_output(f"{spec['python_runtime_venv']}/bin/python -m pip list --format=json")
-    installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
-    installed.pop("pip", None)
-    installed.pop("setuptools", None)
-    locked = {k: v for k, v in locked_requirements.items() if k not in ("pip", "setuptools")}
-    assert installed == locked
-
-
-def test_service_user_is_unprivileged(host: Any, spec: dict[str, Any]) -> None:
-    user = host.user(spec["inference_service_user"])
-    assert user.exists and user.uid != 0
-    assert user.shell == "/usr/sbin/nologin"
-
-
-def test_model_matches_the_trained_artifact(host: Any, spec: dict[str, Any], manifest: dict[str, Any]) -> None:
-    weights = host.file(f"{spec['inference_service_model_dir']}/{manifest['weights']['file']}")
-    assert weights.exists
-    assert weights.sha256sum == manifest["weights"]["sha256"]
-
-
-def test_service_code_matches_the_repository(host: Any, spec: dict[str, Any]) -> None:
-    import hashlib
-
-    from disposable.packages.artifacts import service_files
-
-    files = service_files()
-    assert files, "no service code found in the repository"
-    for arcname, path in sorted(files.items()):
-        deployed = host.file(f"{spec['inference_service_app_dir']}/{arcname}")
-        assert deployed.sha256sum == hashlib.sha256(path.read_bytes()).hexdigest(), arcname
-
-
-def test_service_is_enabled_active_and_not_root(host: Any, spec: dict[str, Any]) -> None:
-    service = host.service(spec["inference_service_name"])
-    assert service.is_enabled
-    assert service.is_running
-    pid = host.check_output(f"systemctl show -p MainPID --value {spec['inference_service_name']}")
-    owner = host.check_output(f"ps -o user= -p {pid}")
-    assert owner == spec["inference_service_user"]
-
-
-def test_service_listens_on_its_port(host: Any, spec: dict[str, Any]) -> None:
-    address = spec["inference_service_bind_address"]
-    assert host.socket(f"tcp://{address}:{spec['inference_service_port']}").is_listening
-
-
-def test_service_is_ready_from_the_host(host: Any, spec: dict[str, Any]) -> None:
-    body = host.check_output(
-        f'python3 -c "import urllib.request as u; '
-        f"print(u.urlopen('http://127.0.0.1:{spec['inference_service_port']}/readyz').read().decode())\""
-    )
-    assert json.loads(body)["status"] == "ready"

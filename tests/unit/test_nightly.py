@@ -21,10 +21,11 @@ from disposable.proof import nightly
 def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def failing_configure(env: object) -> None:
+    def failing_configure(env: object, frozen: bool) -> None:
         calls.append("configure")
         raise DisposableError("ansible failed")
 
+    _fake_inputs(monkeypatch, calls)
     monkeypatch.setattr(nightly.provisioning, "destroy", lambda env: calls.append("destroy"))
     monkeypatch.setattr(nightly.provisioning, "provision", lambda env, v, zones: calls.append("provision"))
     monkeypatch.setattr(rebuilding.configuring, "configure", failing_configure)
@@ -32,11 +33,12 @@ def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monke
     monkeypatch.setattr(nightly.janitor, "sweep_local", lambda hours: calls.append(f"janitor {hours:g}h"))
 
     assert nightly.nightly(get_environment("local"), {}, janitor_max_age_hours=6) is False
-    assert calls == ["destroy", "provision", "configure", "destroy", "janitor 6h"]
+    assert calls == ["inputs (frozen)", "destroy", "provision", "configure", "destroy", "janitor 6h"]
 
     record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
     assert record["title"] == "nightly" and record["succeeded"] is False
     assert [s["status"] for s in record["stages"]] == [
+        "ok",
         "ok",
         "ok",
         "failed",
@@ -46,7 +48,8 @@ def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monke
         "ok",
         "ok",
     ]
-    assert [s["name"] for s in record["stages"]][4:6] == ["drift", "fingerprint"]
+    assert [s["name"] for s in record["stages"]][5:7] == ["drift", "fingerprint"]
+    assert record["apt_lock"] == {"hash": "c0ffee000000", "stale": False}
     report = (state_dir / "local" / "reports" / "nightly.md").read_text()
     assert "**FAILED**" in report and "destroy (always)" in report
 
@@ -66,10 +69,21 @@ def test_janitor_selects_only_old_labelled_containers() -> None:
     assert janitor.expired(instances, timedelta(hours=12), now) == ["dml-local-1"]
 
 
+def _fake_inputs(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    """The inputs stage (apt lock, store, image) without the store: the nightly runs it frozen."""
+
+    def prepare(env: object, facts: rebuilding.RunFacts, frozen: bool) -> None:
+        calls.append("inputs (frozen)" if frozen else "inputs")
+        facts.apt_lock = {"hash": "c0ffee000000", "stale": False}
+
+    monkeypatch.setattr(rebuilding, "prepare_inputs", prepare)
+
+
 def _fake_rebuild(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    _fake_inputs(monkeypatch, calls)
     monkeypatch.setattr(nightly.provisioning, "destroy", lambda env: calls.append("destroy"))
     monkeypatch.setattr(nightly.provisioning, "provision", lambda env, v, zones: calls.append("provision"))
-    monkeypatch.setattr(rebuilding.configuring, "configure", lambda env: calls.append("configure"))
+    monkeypatch.setattr(rebuilding.configuring, "configure", lambda env, frozen: calls.append("configure"))
     monkeypatch.setattr(rebuilding, "verify", lambda env: calls.append("verify"))
     monkeypatch.setattr(nightly.janitor, "sweep_local", lambda hours: calls.append("janitor"))
 

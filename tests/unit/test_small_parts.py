@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,13 +80,20 @@ def test_missing_tool_points_to_bootstrap() -> None:
 
 
 def test_bootstrap_refuses_a_non_root_user() -> None:
-    """The real script, run as nobody: it must stop before touching anything, and say why."""
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(REPO / "bootstrap.sh"), "setup"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The real script, run as nobody: it must stop before touching anything, and say why.
+    It runs from a copy in a directory nobody may enter: a clone often lives in a private
+    directory (/root, a mktemp -d folder) that an unprivileged user cannot traverse (exit
+    126 there, not the script's message)."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="dml-nonroot-") as place:
+        Path(place).chmod(0o755)
+        script = Path(place) / "bootstrap.sh"
+        shutil.copy2(REPO / "bootstrap.sh", script)
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(script), "setup"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     assert proc.returncode == 1
     assert "needs root" in proc.stderr and "sudo" in proc.stderr
 

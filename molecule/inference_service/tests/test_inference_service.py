@@ -1,6 +1,6 @@
 """The inference_service role's part of the host spec."""
 
-from tests.spec.test_host_spec import (  # noqa: F401  (collected here)
+from tests.spec.test_inference_service import (  # noqa: F401  (collected here)
     test_model_matches_the_trained_artifact,
     test_service_code_matches_the_repository,
     test_service_is_enabled_active_and_not_root,

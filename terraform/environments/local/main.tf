@@ -20,7 +20,7 @@ module "hosts" {
   ssh_public_key = var.ssh_public_key
   groups         = var.groups
   zone           = "local"
-  apt_cache_dir  = var.apt_cache_dir
+  apt_store_dir  = var.apt_store_dir
 }
 
 module "contract" {

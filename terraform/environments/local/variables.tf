@@ -65,8 +65,8 @@ variable "groups" {
   default     = ["inference"]
 }
 
-variable "apt_cache_dir" {
-  description = "Host directory shared as the containers' apt archive cache; invoke passes ~/.cache/disposable-ml/apt-archives (TF_VAR_apt_cache_dir). Empty: none."
+variable "apt_store_dir" {
+  description = "The package store's published repositories on this machine, mounted read-only in every host; invoke passes ~/.cache/disposable-ml/apt-store/public (TF_VAR_apt_store_dir). Empty: none."
   type        = string
   default     = ""
 }

@@ -51,14 +51,17 @@ resource "lxd_container" "host" {
     }
   }
 
+  # The package store (the apt lock's signed repositories), read-only: hosts install from
+  # it and can change nothing in it.
   dynamic "device" {
-    for_each = var.apt_cache_dir == "" ? [] : [var.apt_cache_dir]
+    for_each = var.apt_store_dir == "" ? [] : [var.apt_store_dir]
     content {
-      name = "apt-archives"
+      name = "package-store"
       type = "disk"
       properties = {
-        source = device.value
-        path   = "/var/cache/dml-apt"
+        source   = device.value
+        path     = "/var/lib/dml-store"
+        readonly = "true"
       }
     }
   }

@@ -121,13 +121,13 @@ variable "zone" {
   default     = "local"
 }
 
-variable "apt_cache_dir" {
-  description = "Host directory mounted in every container at /var/cache/dml-apt; the base role keeps each host's apt archives in a subdirectory of it (base_apt_archives_dir), so rebuilds do not download packages again (the GPU stack is gigabytes). Empty: no sharing."
+variable "apt_store_dir" {
+  description = "Directory of the package store's published repositories (the apt lock's packages, signed) on the LXD host; mounted read-only in every container at /var/lib/dml-store, where the base role points apt. Empty: no mount."
   type        = string
   default     = ""
 
   validation {
-    condition     = var.apt_cache_dir == "" || startswith(var.apt_cache_dir, "/")
-    error_message = "apt_cache_dir must be an absolute path, or empty."
+    condition     = var.apt_store_dir == "" || startswith(var.apt_store_dir, "/")
+    error_message = "apt_store_dir must be an absolute path, or empty."
   }
 }
