@@ -173,7 +173,7 @@ class PackageStore:
             try:
                 self.aptly("snapshot", "filter", everything, snapshot, query)
             finally:
-                self.aptly("snapshot", "drop", everything, check=False)
+                self.aptly("snapshot", "drop", "-force", everything, check=False)  # the filtered one names it as source
         if not self.release_file(lock, release).exists():
             self.aptly(
                 "publish", "snapshot", "-batch", "-skip-contents", "-skip-bz2", f"-gpg-key={self.key_fingerprint()}",
@@ -191,14 +191,34 @@ class PackageStore:
             if "Package" in fields:
                 published.add((fields["Package"], fields["Version"], fields["Architecture"], fields["SHA256"]))
         wanted = {(e.name, e.version, e.architecture, e.sha256) for e in lock.entries}
+        unreadable = [
+            str(path.relative_to(self.repository(lock)))
+            for path in (self.repository(lock) / "pool").rglob("*.deb")
+            if path.is_symlink() or not path.is_file() or not path.stat().st_mode & 0o004
+        ]
+        if unreadable:
+            raise DisposableError(
+                f"The published repository {lock.prefix} has package files hosts cannot read (links or private "
+                f"files): {unreadable[:5]}.",
+                "The store must hold the bytes themselves; remove those packages from the store and sync again.",
+            )
         if published != wanted:
             missing, extra = sorted(wanted - published), sorted(published - wanted)
+            other_bytes = sorted({m[:3] for m in missing} & {x[:3] for x in extra})
+            if other_bytes:
+                raise DisposableError(
+                    "The package store holds other bytes than the lock for: "
+                    + ", ".join(" ".join(k) for k in other_bytes)
+                    + " (same name, version and architecture, another sha256).",
+                    "Do not install them. Find out which is genuine (the lock's sha256 came from the archive's signed "
+                    f"index when it was made); remove the other from the store (aptly -config={self.root}/aptly.conf "
+                    "repo remove dml-store ...) and sync again.",
+                )
             raise DisposableError(
                 f"The published repository {lock.prefix} does not match the lock: "
                 f"missing {[' '.join(m[:3]) for m in missing][:10]}, "
                 f"unexpected {[' '.join(x[:3]) for x in extra][:10]}.",
-                "A package in the store has another sha256 than the lock says: do not trust it; rerun after "
-                f"`rm -r {self.root}` or regenerate the lock with `invoke lock --apt`.",
+                "Sync again (`./bootstrap.sh setup`); if it persists, regenerate the lock with `invoke lock --apt`.",
             )
 
     def publish_everything(self, release: str) -> None:

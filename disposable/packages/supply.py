@@ -310,5 +310,5 @@ def announce_stale(supply: Supply) -> None:
         f"{supply.committed.short_hash} names versions that are gone upstream and not in the package store.\n"
         f"This run installs the local override {supply.lock.short_hash} ({override_path(supply.committed)}):\n"
         + table(["package", "locked", "installs"], rows)
-        + f"\nTo adopt it: {ADOPT_HINT}"
+        + "\nTo adopt it: `invoke lock --apt`, review the diff it prints, commit locks/apt/."
     )

@@ -164,6 +164,8 @@ def test_frozen_and_default_modes_when_the_archive_moves(
     committed = supply.committed_lock()
     first = supply.prepare(frozen=True)
     assert not first.stale and PackageStore().published(committed)
+    snapshots = PackageStore().aptly("snapshot", "list", "-raw").stdout.split()
+    assert snapshots == [committed.prefix], "one snapshot per lock, no leftovers"
 
     # Debian publishes site-tool 1.1-1 and drops 1.0-1.
     archive.publish([*MINBASE, DRIVER_535, DRIVER_SUPPORT_535, DRIVER_550, TOOL_2])
@@ -206,3 +208,17 @@ def test_store_refuses_a_package_whose_bytes_differ_from_the_lock(archive: FakeA
     with pytest.raises(DisposableError) as error:
         supply.prepare(frozen=True)
     assert "another sha256 than the lock: site-tool 1.0-1" in str(error.value)
+
+
+def test_store_refuses_to_publish_other_bytes_under_a_locked_version(archive: FakeArchive) -> None:
+    """The store already holds site-tool 1.0-1; a lock naming another sha256 for it is refused."""
+    supply.regenerate()
+    supply.prepare(frozen=True)
+    path = supply.lockinputs.lock_path()
+    lock = aptlock.load(path)
+    tampered = [e if e.name != "site-tool" else LockEntry(e.name, e.version, e.architecture, SHA_B, e.suite, e.set)
+                for e in lock.entries]  # fmt: skip
+    aptlock.write(path, AptLock(tuple(tampered)))
+    with pytest.raises(DisposableError) as error:
+        supply.prepare(frozen=True)
+    assert "holds other bytes than the lock for: site-tool 1.0-1 all" in str(error.value)

@@ -152,9 +152,10 @@ def fetch(request):
             errors.append(f"{name} {version} ({architecture}) is not in the archive")
             continue
         target = os.path.join(request["dest"], f"{name}_{version.replace(':', '%3a')}_{architecture}.deb")
-        items.append(
-            apt_pkg.AcquireFile(acquire, candidate.uri, hash=f"sha256:{sha256}", size=candidate.size, destfile=target)
-        )
+        # apt's file: method links to the archive's file instead of copying it; the store
+        # must hold the bytes themselves (an archive on disk may vanish), so copy: instead.
+        uri = "copy:" + candidate.uri[len("file:") :] if candidate.uri.startswith("file:") else candidate.uri
+        items.append(apt_pkg.AcquireFile(acquire, uri, hash=f"sha256:{sha256}", size=candidate.size, destfile=target))
     if items:
         acquire.run()
     for item in items:
