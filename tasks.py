@@ -284,14 +284,17 @@ def bench(c, quick=False, targets=""):  # type: ignore[no-untyped-def]
 @task(
     help={
         "apt": "only the apt lock (locks/apt/): resolve the roles' packages inside the pinned series, print the diff",
+        "gpu": "only the GPU hosts' torch lock (needs PyTorch's CUDA index; checked against the GPU matrix)",
     }
 )
 @reported
-def lock(c, apt=False):  # type: ignore[no-untyped-def]
-    """Regenerate a lock: the Python requirements locks (default) or, with --apt, the apt lock."""
+def lock(c, apt=False, gpu=False):  # type: ignore[no-untyped-def]
+    """Regenerate a lock: the Python locks (default), the apt lock (--apt) or the GPU torch lock (--gpu)."""
     if apt:
         from disposable.packages.supply import regenerate
 
         regenerate()
-        return
-    checks.lock()
+    if gpu:
+        checks.lock_gpu()
+    if not (apt or gpu):
+        checks.lock()

@@ -167,6 +167,32 @@ def bench(quick: bool = False, targets: str = "") -> None:
     say(f"Results: {out}/results.json and {out}/latency_vs_rate.png")
 
 
+def lock_gpu() -> None:
+    """`invoke lock --gpu`: the GPU hosts' torch lock (torch +cu126 and every nvidia-* wheel,
+    hash-locked), on a machine that can reach PyTorch's CUDA index (docs/gpu.md). Refuses to
+    write a lock the compatibility matrix rejects."""
+    from disposable.packages import gpu_matrix, supply
+
+    matrix = gpu_matrix.derive(supply.committed_lock())
+    target = pylocks.DEVICE_LOCKS["cuda"].path
+    with tempfile.TemporaryDirectory(prefix="dml-gpu-lock-") as tmp:
+        source, compiled = Path(tmp) / "gpu.in", Path(tmp) / "gpu.txt"
+        source.write_text(f"-c {pylocks.SERVICE_LOCK}\ntorch=={matrix.torch_release}+{matrix.gpu_build}\n")
+        if not _step("lock --gpu", pylocks.gpu_lock_argv(source, compiled)):
+            raise DisposableError(
+                f"Could not resolve torch {matrix.torch_release}+{matrix.gpu_build} "
+                f"from {pylocks.DEVICE_LOCKS['cuda'].index}.",
+                "Run `invoke lock --gpu` on a machine that can reach PyTorch's index (docs/gpu.md); "
+                "never write hashes by hand.",
+            )
+        text = pylocks.gpu_lock_text(compiled.read_text(), pylocks.SERVICE_LOCK.read_text())
+    found = gpu_matrix.problems(matrix, None, gpu_matrix.TorchLock(target, text))
+    if found:
+        raise DisposableError("The GPU lock does not fit the compatibility matrix:\n  " + "\n  ".join(found))
+    target.write_text(text)
+    say(f"GPU lock written: {target}")
+
+
 def lock() -> None:
     """pip-compile every Python lock with hashes, PyPI plus PyTorch's CPU index (torch's CPU
     build lives there), then move torch into its own per-device lock

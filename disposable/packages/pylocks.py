@@ -156,3 +156,25 @@ def pip_compile_argv(output: str, source: str) -> list[str]:
         "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
         f"--extra-index-url={DEVICE_LOCKS['cpu'].index}", "-o", output, source,
     ]  # fmt: skip
+
+
+def gpu_lock_argv(source: Path, output: Path) -> list[str]:
+    """pip-compile of the GPU torch lock: PyTorch's CUDA index first (torch +cu126 and the
+    nvidia-* runtime wheels it pins), PyPI for the rest, constrained by the service lock so
+    the packages both share stay identical."""
+    lock = DEVICE_LOCKS["cuda"]
+    return [
+        sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
+        "--strip-extras", "--no-emit-index-url", "--no-emit-find-links", f"--index-url={lock.index}",
+        "--extra-index-url=https://pypi.org/simple", "-o", str(output), str(source),
+    ]  # fmt: skip
+
+
+def gpu_lock_text(compiled: str, shared: str) -> str:
+    """Keep what the service lock does not already pin (torch, its nvidia-* wheels, triton),
+    under the index line."""
+    pinned = {m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", shared, re.MULTILINE)}
+    kept = [
+        c for c in stanzas(compiled) if re.match(r"^[A-Za-z0-9_.-]+==", c) and c.split("==")[0].lower() not in pinned
+    ]
+    return device_lock_text(DEVICE_LOCKS["cuda"], "".join(kept))

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         from demand_predictor.artifact import ArtifactError
 
         try:
-            manifest = server.verify_artifact(settings)
+            manifest = server.verify_artifact(settings).manifest
         except ArtifactError as exc:
             print(f"demand-predictor: {exc}", file=sys.stderr)
             return server.EXIT_BAD_ARTIFACT

@@ -369,6 +369,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 "training": raw["training"],
                 "serving": {
                     "device": str(runtime.predictor.model.device) if runtime.predictor else None,
+                    "device_info": runtime.device_info(),
                     "batch_buckets": list(runtime.predictor.buckets) if runtime.predictor else [],
                     "torch_version": torch.__version__,
                     "torch_threads": settings.torch_threads,
@@ -384,11 +385,24 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             manifest = runtime.manifest
             return json_response(
                 200,
-                {"status": "ready", "model": manifest.name, "version": manifest.version},
+                {
+                    "status": "ready",
+                    "model": manifest.name,
+                    "version": manifest.version,
+                    "device": runtime.device_info(),
+                },
             )
-        payload: dict[str, Any] = {"status": runtime.phase.value}
-        if runtime.error:
+        phase = runtime.phase
+        draining = phase in (Phase.DRAINING, Phase.STOPPED)
+        payload: dict[str, Any] = {
+            "status": "draining" if draining else "not_ready",
+            "phase": phase.value,
+            "reason": runtime.not_ready_reason(),
+        }
+        if phase is Phase.FAILED:
             payload["error"] = runtime.error
+        if runtime.device_choice is not None:
+            payload["device"] = runtime.device_info()
         return json_response(503, payload, {"Retry-After": "1"})
 
     app.add_api_route("/livez", live, methods=["GET"])

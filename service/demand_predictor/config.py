@@ -38,6 +38,7 @@ class Settings:
     loop_lag_limit_ms: float = 20.0
     torch_threads: int = 1
     device: str = "auto"
+    half: bool = False
     drain_timeout_s: float = 20.0
     drain_grace_s: float = 1.0
     max_body_bytes: int = 262_144
@@ -125,6 +126,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "loop_lag_limit_ms": _float_range(1.0, 60_000.0),
     "torch_threads": _int_range(1, 256),
     "device": _choice(DEVICES),
+    "half": _boolean,
     "drain_timeout_s": _float_range(0.5, 3600.0),
     "drain_grace_s": _float_range(0.0, 600.0),
     "max_body_bytes": _int_range(1024, 64 * 1024 * 1024),

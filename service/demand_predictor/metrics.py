@@ -89,6 +89,24 @@ class Metrics:
         self.warmup_batches = Counter(
             "dp_warmup_batches_total", "Warm-up batches run before readiness.", registry=r
         )
+        self.device_info = Gauge(
+            "dp_device_info",
+            "Device the model runs on (value 1): device type, device or CPU model name, "
+            "CUDA compute capability and driver version (empty on the CPU).",
+            ["device", "name", "capability", "driver"],
+            registry=r,
+        )
+        self.cuda_graph_buckets = Gauge(
+            "dp_cuda_graph_buckets",
+            "Batch buckets served by a captured CUDA graph (0 on the CPU).",
+            registry=r,
+        )
+        self.cuda_graph_fallbacks = Counter(
+            "dp_cuda_graph_fallbacks_total",
+            "Batch buckets left eager because CUDA graph capture or its check failed.",
+            ["bucket"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,9 +1,14 @@
-"""Service lifecycle: load -> verify -> warm up -> ready -> draining -> stopped.
+"""Service lifecycle: device -> load -> verify -> warm up -> ready -> draining -> stopped.
 
 Loading runs on a background thread so liveness answers at once while readiness stays
-false until the weights are checksum-verified, loaded and every batch bucket has been
-run ``warmup_rounds`` times. A load failure is fatal: ``on_fatal`` is called so the
-server exits non-zero instead of running unready forever.
+false until the device is chosen, the weights are checksum-verified, loaded and every
+batch bucket has been run ``warmup_rounds`` times. A load failure is fatal:
+``on_fatal`` is called so the server exits non-zero instead of running unready forever.
+
+A device refusal (``DP_DEVICE=cuda`` without a working CUDA device, see device.py) is
+not a load failure: the process stays up and unready (phase ``refused``), so
+``/readyz`` keeps answering 503 with the reason while the journal has it at ERROR,
+and it never serves on the CPU instead.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from enum import Enum
 
 import torch
 
-from demand_predictor import artifact
+from demand_predictor import artifact, device
 from demand_predictor.batching import BatchingWorker
 from demand_predictor.config import Settings
 from demand_predictor.metrics import Metrics
@@ -30,24 +35,28 @@ class Phase(str, Enum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+    REFUSED = "refused"  # no acceptable device (DP_DEVICE=cuda without CUDA)
     DRAINING = "draining"
     STOPPED = "stopped"
 
 
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise artifact.ArtifactError("DP_DEVICE=cuda but no CUDA device is available")
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
 class Runtime:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        resolve_device: Callable[[str], device.DeviceChoice] = device.resolve,
+    ) -> None:
+        """``resolve_device`` applies the device policy (tests inject made-up facts)."""
         self.settings = settings
         self.metrics = metrics
+        self.resolve_device = resolve_device
         self.phase = Phase.LOADING
         self.error = ""
+        self.device_choice: device.DeviceChoice | None = None
+        # Set by the server when it verified the artifact before binding the port:
+        # the loader then maps that very file instead of hashing it a second time.
+        self.verified: artifact.VerifiedArtifact | None = None
         self.worker: BatchingWorker | None = None
         self.predictor: Predictor | None = None
         self.manifest: artifact.Manifest | None = None
@@ -67,14 +76,72 @@ class Runtime:
         self._loader = threading.Thread(target=self._load, name="model-loader", daemon=True)
         self._loader.start()
 
+    def not_ready_reason(self) -> str:
+        """Why /readyz is 503, for operators."""
+        phase = self.phase
+        if phase is Phase.LOADING:
+            return "loading: choosing the device, verifying, loading and warming up the model"
+        if phase in (Phase.REFUSED, Phase.FAILED):
+            return self.error
+        if phase is Phase.DRAINING:
+            return "draining: shutting down"
+        if phase is Phase.STOPPED:
+            return "stopped"
+        return ""
+
+    def device_info(self) -> dict[str, object] | None:
+        """The device as /readyz and /v1/models report it."""
+        choice = self.device_choice
+        if choice is None:
+            return None
+        info: dict[str, object] = choice.to_json()
+        info["half"] = self.settings.half
+        if self.predictor is not None:
+            info["cuda_graph_buckets"] = list(self.predictor.graph_buckets)
+        return info
+
+    def choose_device(self) -> device.DeviceChoice | None:
+        """The device to load on; None (phase refused, reason logged at ERROR) if none."""
+        choice = self.device_choice = self.resolve_device(self.settings.device)
+        device.log_choice(choice)
+        if choice.refused:
+            self.error = choice.reason
+            if self.phase is Phase.LOADING:
+                self.phase = Phase.REFUSED
+            self.metrics.ready.set(0)
+            return None
+        self.metrics.device_info.labels(**choice.labels()).set(1)
+        if self.settings.half and choice.device == "cpu":
+            log.warning(
+                "DP_HALF=true on the CPU: float16 matmuls are usually slower than float32 there",
+                extra={"event": "half_on_cpu"},
+            )
+        return choice
+
+    def _graph_fallback(self, size: int, why: str) -> None:
+        self.metrics.cuda_graph_fallbacks.labels(str(size)).inc()
+
     def _load(self) -> None:
         started = time.perf_counter()
         try:
             torch.set_num_threads(self.settings.torch_threads)
-            device = pick_device(self.settings.device)
-            loaded = artifact.load(self.settings.model_dir, device, self.settings.expected_sha256)
-            predictor = Predictor(loaded, self.settings.max_batch)
-            timings = predictor.warmup(self.settings.warmup_rounds, self.metrics.warmup_batches.inc)
+            choice = self.choose_device()
+            if choice is None:
+                return
+            loaded = artifact.load(
+                self.settings.model_dir,
+                choice.torch_device(),
+                self.settings.expected_sha256,
+                verified=self.verified,
+            )
+            self.verified = None  # the mapping holds the file now
+            predictor = Predictor(loaded, self.settings.max_batch, half=self.settings.half)
+            timings = predictor.warmup(
+                self.settings.warmup_rounds,
+                self.metrics.warmup_batches.inc,
+                self._graph_fallback,
+            )
+            self.metrics.cuda_graph_buckets.set(len(predictor.graph_buckets))
             worker = BatchingWorker(
                 predictor.predict,
                 self.settings.max_batch,
@@ -107,7 +174,11 @@ class Runtime:
                 "model": manifest.name,
                 "version": manifest.version,
                 "sha256": manifest.sha256,
-                "device": str(device),
+                "device": str(loaded.device),
+                "device_name": choice.name,
+                "half": self.settings.half,
+                "cuda_graph_buckets": list(predictor.graph_buckets),
+                "cuda_graph_fallbacks": len(predictor.graph_fallbacks),
                 "buckets": list(predictor.buckets),
                 "warmup_rounds": self.settings.warmup_rounds,
                 "load_s": round(time.perf_counter() - started, 3),
@@ -115,7 +186,7 @@ class Runtime:
         )
 
     def begin_drain(self) -> None:
-        if self.phase in (Phase.READY, Phase.LOADING):
+        if self.phase in (Phase.READY, Phase.LOADING, Phase.REFUSED):
             self.phase = Phase.DRAINING
         self.metrics.ready.set(0)
 

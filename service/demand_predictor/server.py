@@ -124,11 +124,10 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def verify_artifact(settings: Settings) -> artifact.Manifest:
-    """Checksum check before binding the port: a bad artifact refuses to start."""
-    manifest = artifact.read_manifest(settings.model_dir)
-    artifact.read_verified_weights(settings.model_dir, manifest, settings.expected_sha256)
-    return manifest
+def verify_artifact(settings: Settings) -> artifact.VerifiedArtifact:
+    """Checksum check before binding the port: a bad artifact refuses to start. The
+    result goes to the loader, which maps that very file without hashing it again."""
+    return artifact.verify(settings.model_dir, settings.expected_sha256)
 
 
 # The inference thread and the event loop share the GIL. With CPython's default 5 ms
@@ -152,11 +151,12 @@ def event_loop_options() -> dict[str, str]:
 def run(settings: Settings) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
-        verify_artifact(settings)
+        verified = verify_artifact(settings)
     except artifact.ArtifactError as exc:
         log.critical("refusing to start: %s", exc, extra={"event": "artifact_rejected"})
         return EXIT_BAD_ARTIFACT
     runtime = Runtime(settings, Metrics(settings.max_batch))
+    runtime.verified = verified
     runtime.freeze_heap = True
     app = create_app(settings, runtime)
     options: dict[str, Any] = event_loop_options()

@@ -83,3 +83,38 @@ def test_server_refuses_to_start_on_checksum_mismatch(
     assert refused and "checksum mismatch" in refused[0]["msg"]
     assert str(artifact_copy / "model.safetensors") in refused[0]["msg"]
     assert not [e for e in server.events() if e.get("event") == "listening"]
+
+
+def test_streamed_hash_equals_the_hash_of_the_bytes(model_dir: Path) -> None:
+    weights = model_dir / "model.safetensors"
+    digest, size, identity = artifact.sha256_file(weights)
+    assert digest == artifact.sha256_hex(weights.read_bytes())
+    assert size == weights.stat().st_size == identity[2]
+
+
+def test_module_built_on_meta_gets_every_parameter(model_dir: Path) -> None:
+    # (That they are mapped, not copied, is measured in test_large_model.py.)
+    loaded = artifact.load(model_dir, torch.device("cpu"))
+    assert not any(p.is_meta for p in loaded.net.parameters())
+    assert all(p.device.type == "cpu" for p in loaded.net.parameters())
+
+
+def test_file_replaced_after_verification_is_refused(artifact_copy: Path) -> None:
+    verified = artifact.verify(artifact_copy)
+    weights = artifact_copy / "model.safetensors"
+    replacement = artifact_copy / "replacement"
+    replacement.write_bytes(weights.read_bytes())  # same bytes, another file
+    replacement.replace(weights)  # how a deployment swaps a model in
+    with pytest.raises(artifact.ArtifactError, match="changed since its checksum was verified"):
+        artifact.load(artifact_copy, torch.device("cpu"), verified=verified)
+    # Verified afresh, the new file loads.
+    assert artifact.load(artifact_copy, torch.device("cpu")).manifest.name == "demand-predictor"
+
+
+def test_weights_that_do_not_fit_the_architecture_are_refused(artifact_copy: Path) -> None:
+    path = artifact_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["architecture"]["hidden"] = 32
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(artifact.ArtifactError, match="do not fit the manifest architecture"):
+        artifact.load(artifact_copy, torch.device("cpu"))

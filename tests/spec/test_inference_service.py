@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.spec.conftest import hosts_in
 
 testinfra_hosts = hosts_in("inference")
@@ -66,3 +68,42 @@ def test_service_is_ready_from_the_host(host: Any, spec: dict[str, Any]) -> None
         f"print(u.urlopen('http://127.0.0.1:{spec['inference_service_port']}/readyz').read().decode())\""
     )
     assert json.loads(body)["status"] == "ready"
+
+
+EXPOSURE_MAX = 2.0  # systemd-analyze security's scale: 0 (locked down) .. 10 (unsandboxed)
+
+
+def test_service_unit_is_valid_and_sandboxed(host: Any, spec: dict[str, Any]) -> None:
+    """The unit passes `systemd-analyze verify`, and its exposure is at most 2.0."""
+    unit = f"/etc/systemd/system/{spec['inference_service_name']}.service"
+    verify = host.run(f"systemd-analyze verify {unit}")
+    assert verify.rc == 0, verify.stderr
+    report = host.check_output(f"systemd-analyze security --no-pager {spec['inference_service_name']}.service")
+    exposure = float(report.rsplit("Overall exposure level for", 1)[1].split(":")[1].split()[0])
+    assert exposure <= EXPOSURE_MAX, report
+
+
+def test_service_device_follows_the_hosts_gpu(host: Any, spec: dict[str, Any], hostvars: dict[str, Any]) -> None:
+    """Hosts with a GPU compute on CUDA (or are not ready), hosts without one on the CPU;
+    the configured device is what /readyz reports."""
+    expected = "cuda" if int(hostvars.get("dml_gpu_count", 0)) > 0 else "cpu"
+    config = json.loads(host.file(f"{spec['inference_service_config_dir']}/config.json").content_string)
+    assert config["device"] == expected
+    unit = host.file(f"/etc/systemd/system/{spec['inference_service_name']}.service").content_string
+    if expected == "cuda":
+        assert "DevicePolicy=closed" in unit and "DeviceAllow=/dev/nvidiactl rw" in unit
+        assert f"Requires={spec['inference_service_nvidia_nodes_unit']}.service" in unit
+    else:
+        assert "PrivateDevices=true" in unit and "DeviceAllow" not in unit
+
+
+@pytest.mark.gpu
+def test_service_computes_on_the_gpu(host: Any, spec: dict[str, Any], has_gpu: bool) -> None:
+    if not has_gpu:
+        pytest.skip("host has no GPU in the output contract (gpu_count=0): nothing to compute on")
+    body = host.check_output(
+        f'python3 -c "import urllib.request as u; '
+        f"print(u.urlopen('http://127.0.0.1:{spec['inference_service_port']}/readyz').read().decode())\""
+    )
+    ready = json.loads(body)
+    assert ready["status"] == "ready" and ready["device"]["device"] == "cuda", ready
