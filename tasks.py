@@ -35,10 +35,20 @@ def reported(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def parse_vars(pairs: list[str]) -> dict[str, str]:
-    from disposable.engine.tfvars import parse_var_pairs
+def parse_vars(pairs: list[str], env: str = "local") -> dict[str, str]:
+    """--var NAME=VALUE pairs, checked against the variables the environment declares."""
+    from disposable.engine.tfvars import check_declared, parse_var_pairs
 
-    return parse_var_pairs(pairs)
+    values = parse_var_pairs(pairs)
+    environment = get_environment(env)
+    check_declared(values, environment.stack, environment.name)
+    return values
+
+
+def number(value, option, kind=int, minimum=None):  # type: ignore[no-untyped-def]
+    from disposable.engine.tfvars import number as parse_number
+
+    return parse_number(value, option, kind, minimum)
 
 
 FROZEN_HELP = (
@@ -54,21 +64,21 @@ ZONES_HELP = "cloud only: zones to try in order when one has no GPU capacity, e.
         "var": "Terraform variable NAME=VALUE (repeatable)",
         "lock_timeout": "how long to wait for another run's state lock (e.g. 60s, 0s)",
         "zones": ZONES_HELP,
-        "hosts_per_zone": "with --zones: hosts to place in the zone that works",
+        "hosts_per_zone": "with --zones: hosts wanted in total; hosts already running in any zone are kept and count",
     },
     iterable=["var"],
 )
 @reported
-def provision(c, env="local", var=None, lock_timeout="60s", zones="", hosts_per_zone=1):  # type: ignore[no-untyped-def]
+def provision(c, env="local", var=None, lock_timeout="60s", zones="", hosts_per_zone="1"):  # type: ignore[no-untyped-def]
     """Create or update the environment's hosts (terraform init + apply), write the inventory outputs."""
     from disposable.gcp.zone_fallback import parse_zones
 
     provisioning.provision(
         get_environment(env),
-        parse_vars(var or []),
+        parse_vars(var or [], env),
         lock_timeout=lock_timeout,
         zones=parse_zones(zones),
-        hosts_per_zone=int(hosts_per_zone),
+        hosts_per_zone=int(number(hosts_per_zone, "--hosts-per-zone", int, 1)),
     )
 
 
@@ -76,7 +86,7 @@ def provision(c, env="local", var=None, lock_timeout="60s", zones="", hosts_per_
 @reported
 def plan(c, env="local", var=None):  # type: ignore[no-untyped-def]
     """Show what provision would change (terraform plan)."""
-    provisioning.plan(get_environment(env), parse_vars(var or []))
+    provisioning.plan(get_environment(env), parse_vars(var or [], env))
 
 
 @task(
@@ -122,7 +132,7 @@ def rebuild(c, env="local", var=None, zones="", from_image=False, frozen=False):
     from disposable import configuring, rebuilding
     from disposable.gcp.zone_fallback import parse_zones
 
-    environment, variables = get_environment(env), parse_vars(var or [])
+    environment, variables = get_environment(env), parse_vars(var or [], env)
     frozen = configuring.frozen_requested(frozen)
     if not rebuilding.rebuild_ok(environment, variables, parse_zones(zones), from_image, frozen):
         raise Exit(code=1)
@@ -149,39 +159,48 @@ def fingerprint(c, env="local"):  # type: ignore[no-untyped-def]
 
 @task(help={**ENV_HELP, "runs": "how many recent runs to show"})
 @reported
-def report(c, env="local", runs=20):  # type: ignore[no-untyped-def]
+def report(c, env="local", runs="20"):  # type: ignore[no-untyped-def]
     """Render the rebuild/nightly history as Markdown, HTML and a PNG of stage durations."""
     from disposable.proof.report import write_report
 
-    write_report(get_environment(env).name, int(runs))
+    write_report(get_environment(env).name, int(number(runs, "--runs", int, 1)))
 
 
 @task(help={**ENV_HELP, "host": "host to bake from (default: the first host)"})
 @reported
 def bake(c, env="local", host=""):  # type: ignore[no-untyped-def]
     """Publish a configured host's slow layers (driver, CUDA, Python runtime) as a golden image."""
-    from disposable.local.bake import bake as run_bake
+    environment = get_environment(env)
+    if environment.is_local:
+        from disposable.local.bake import bake as run_bake
 
-    run_bake(get_environment(env), host)
+        run_bake(environment, host)
+    else:
+        from disposable.gcp.bake import bake as run_gcp_bake
+
+        run_gcp_bake(environment.name, host)
 
 
 @task(
     help={
         **ENV_HELP,
         "var": "Terraform variable NAME=VALUE (repeatable)",
-        "zones": ZONES_HELP,
+        "zones": ZONES_HELP + " (GCP nightly: defaults to $DML_GCP_ZONES)",
         "janitor_max_age_hours": "local: remove project containers older than this",
     },
     iterable=["var"],
 )
 @reported
-def nightly(c, env="local", var=None, zones="", janitor_max_age_hours=12.0):  # type: ignore[no-untyped-def]
+def nightly(c, env="local", var=None, zones="", janitor_max_age_hours="12"):  # type: ignore[no-untyped-def]
     """rebuild, then destroy and the janitor whatever happened; history + Markdown report."""
     from disposable.gcp.zone_fallback import parse_zones
     from disposable.proof import nightly as nightly_mod
 
     ok = nightly_mod.nightly(
-        get_environment(env), parse_vars(var or []), parse_zones(zones), float(janitor_max_age_hours)
+        get_environment(env),
+        parse_vars(var or [], env),
+        parse_zones(zones),
+        number(janitor_max_age_hours, "--janitor-max-age-hours", float, 0),
     )
     if not ok:
         raise Exit(code=1)

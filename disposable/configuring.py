@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from disposable.console import say, table
 from disposable.environments import Environment
+from disposable.errors import DisposableError
 from disposable.hosts.ansible import HostRecap, run_playbook
 from disposable.hosts.inventory import load_contract
 from disposable.packages import artifacts, pylocks, supply
@@ -33,6 +34,19 @@ def devices_in_use(env: str) -> set[str]:
     return {pylocks.device_for(host.gpu_count) for host in load_contract(env).hosts}
 
 
+def require_running(env: str) -> None:
+    """Say which hosts are down before Ansible runs into them (local cloud: LXD knows)."""
+    from disposable.local import lxd
+
+    down = {h.name: lxd.instance_status(h.name) or "missing" for h in load_contract(env).hosts}
+    down = {name: status for name, status in down.items() if status != "Running"}
+    if down:
+        raise DisposableError(
+            "Host(s) not running: " + ", ".join(f"{name} ({status})" for name, status in sorted(down.items())) + ".",
+            "`invoke provision` starts stopped hosts and re-creates missing ones (`invoke rebuild` for a fresh start).",
+        )
+
+
 def configure(
     env: Environment,
     *,
@@ -43,6 +57,8 @@ def configure(
     frozen: bool = False,
 ) -> list[HostRecap]:
     devices = devices_in_use(env.name)  # fails early and clearly when the environment was never provisioned
+    if env.is_local:
+        require_running(env.name)
     prepare_inputs(frozen, devices)
     recap = run_playbook(env.name, "site.yml", check=check, diff=diff, limit=limit, tags=tags)
     rows = [[r.host, str(r.ok), str(r.changed), str(r.failed), str(r.unreachable)] for r in recap]

@@ -33,11 +33,15 @@ def run_stages(
     extras: Callable[[], dict[str, Any]] | None = None,
 ) -> list[StageResult]:
     """Run `stages` in order; after a failure the rest are skipped, but `always` stages run
-    in any case (clean-up). Prints a summary table, writes .state/<env>/last-<title>.json and
-    appends the record (plus what `extras()` returns: fingerprint, tool versions...) to
-    .state/<env>/history.jsonl. Returns the results (see `succeeded`)."""
+    in any case (clean-up), whatever the failure was: the project's own errors, any other
+    exception (a timeout, a JSON error, a full disk) or Ctrl-C/SIGTERM (KeyboardInterrupt,
+    SystemExit: re-raised once the always stages ran and the record is written). Prints a
+    summary table, writes .state/<env>/last-<title>.json and appends the record (plus what
+    `extras()` returns: fingerprint, tool versions...) to .state/<env>/history.jsonl.
+    Returns the results (see `succeeded`)."""
     results: list[StageResult] = []
     failed = False
+    interrupted: BaseException | None = None
     started = time.monotonic()
     regular = len(stages)
     for index, (name, stage) in enumerate([*stages, *always], start=1):
@@ -50,10 +54,14 @@ def run_stages(
             stage()
             results.append(StageResult(name, "ok", time.monotonic() - start))
             say(f"=== {name}: ok in {fmt_seconds(time.monotonic() - start)} ===")
-        except DisposableError as exc:
+        except BaseException as exc:  # noqa: BLE001 - clean-up must run after any failure; reported below
             failed = True
-            results.append(StageResult(name, "failed", time.monotonic() - start, str(exc)))
-            say(f"=== {name}: FAILED after {fmt_seconds(time.monotonic() - start)} ===\n{exc}")
+            detail = str(exc) if isinstance(exc, DisposableError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                interrupted = interrupted or exc
+                detail = f"interrupted ({type(exc).__name__})"
+            results.append(StageResult(name, "failed", time.monotonic() - start, detail))
+            say(f"=== {name}: FAILED after {fmt_seconds(time.monotonic() - start)} ===\n{detail}")
     total = time.monotonic() - started
     rows = [[r.name, r.status, fmt_seconds(r.seconds)] for r in results]
     rows.append(["total", "ok" if not failed else "failed", fmt_seconds(total)])
@@ -65,12 +73,24 @@ def run_stages(
         "succeeded": not failed,
         "total_seconds": round(total, 1),
         "stages": [asdict(r) | {"seconds": round(r.seconds, 1)} for r in results],
-        **(extras() if extras else {}),
+        **_extras(extras),
     }
     (state_dir(env) / f"last-{title}.json").write_text(json.dumps(record, indent=2))
     with (state_dir(env) / "history.jsonl").open("a") as history:
         history.write(json.dumps(record, sort_keys=True) + "\n")
+    if interrupted is not None:
+        raise interrupted
     return results
+
+
+def _extras(extras: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
+    """The caller's extra facts; a failure to gather them is recorded, never loses the record."""
+    if extras is None:
+        return {}
+    try:
+        return extras()
+    except Exception as exc:  # noqa: BLE001 - the history record must be written anyway
+        return {"extras_error": f"{type(exc).__name__}: {exc}"}
 
 
 def succeeded(results: Sequence[StageResult]) -> bool:

@@ -10,7 +10,6 @@ Repairs (each reported as it happens):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,7 @@ from disposable.console import say, warn
 from disposable.engine.terraform import Terraform
 from disposable.environments import Environment
 from disposable.errors import DisposableError
-from disposable.gcp.zone_fallback import apply_with_zone_fallback, placements_var
+from disposable.gcp.zone_fallback import fallback_apply
 from disposable.hosts import ssh
 from disposable.hosts.contract import Contract, parse_outputs
 from disposable.local import image, lxd
@@ -71,8 +70,14 @@ def deleted_out_of_band(resources: list[dict[str, Any]]) -> list[dict[str, Any]]
     ]
 
 
-def reconcile(tf: Terraform) -> None:
-    """Bring state and reality back in line before Terraform refreshes (local cloud only)."""
+def reconcile(tf: Terraform, start_stopped: bool = True) -> None:
+    """Bring state and reality back in line before Terraform plans, applies or destroys
+    (local cloud only), saying what it did:
+    - an object in state but deleted outside Terraform: dropped from state (re-created);
+    - an object of the environment that Terraform does not know (a provision killed while
+      it created it, a half-destroyed environment): removed, since hosts are disposable
+      by construction and an unknown one would make every later apply/destroy fail;
+    - a host in state that was stopped outside Terraform: started again."""
     if not tf.environment.is_local:
         return
     resources = tf.state_resources()
@@ -82,20 +87,14 @@ def reconcile(tf: Terraform) -> None:
             f"LXD {kind} {name} was deleted outside Terraform; dropping {res['address']} from state so it is re-created"
         )
         tf.state_rm(res["address"])
-    if not resources:
-        leftovers = lxd.delete_environment_leftovers(tf.environment.name)
-        if leftovers:
-            warn(f"removed leftovers of a half-destroyed {tf.environment.name} environment: {', '.join(leftovers)}")
-
-
-def load_cached_contract(env: str) -> Contract | None:
-    path = outputs_file(env)
-    if not path.exists():
-        return None
-    try:
-        return parse_outputs(json.loads(path.read_text()))
-    except (ValueError, DisposableError):
-        return None
+    known = {(lxd.OBJECT_KINDS[r["type"]], r["values"]["name"]) for r in resources if r["type"] in lxd.OBJECT_KINDS}
+    unknown = lxd.delete_unknown_objects(tf.environment.name, known)
+    if unknown:
+        what = "leftovers of a half-destroyed" if not resources else "objects Terraform does not know in the"
+        warn(f"removed {what} {tf.environment.name} environment: {', '.join(unknown)}")
+    started = lxd.start_stopped([name for kind, name in known if kind == "instance"]) if start_stopped else []
+    if started:
+        warn(f"started host(s) stopped outside Terraform: {', '.join(started)}")
 
 
 def write_outputs(env: str, outputs: dict[str, object]) -> None:
@@ -113,12 +112,8 @@ def apply(tf: Terraform, zones: Sequence[str] = (), hosts_per_zone: int = 1) -> 
     if tf.environment.is_local:
         raise DisposableError("--zones is for cloud environments; the local cloud has a single zone.")
 
-    def apply_in(zone: str) -> tuple[int, str]:
-        placed = dataclasses.replace(tf, variables={**tf.variables, "placements": placements_var(zone, hosts_per_zone)})
-        result = placed.apply_unchecked()
-        return result.returncode, result.output
-
-    apply_with_zone_fallback(zones, apply_in, say)
+    # Hosts already running in any zone are kept; a retry never plans to destroy them.
+    fallback_apply(tf, zones, hosts_per_zone, say)
 
 
 def provision(
@@ -132,16 +127,13 @@ def provision(
     say(f"Terraform engine: {tf.engine.describe()}")
     tf.init()
     reconcile(tf)
-    previous = load_cached_contract(env.name)
     apply(tf, zones, hosts_per_zone)
     outputs = tf.outputs()
     contract = parse_outputs(outputs)
     write_outputs(env.name, outputs)
     chosen = {k: v for k, v in tf.variables.items() if k not in DERIVED_VARIABLES}
     last_variables_file(env.name).write_text(json.dumps(chosen, indent=2, sort_keys=True))
-    before = {h.name: h.instance_id for h in previous.hosts} if previous else {}
-    fresh = {h.name for h in contract.hosts if before.get(h.name) != h.instance_id}
-    ssh.wait_for_ssh(env.name, contract.hosts, fresh)
+    ssh.wait_for_ssh(env.name, contract.hosts, project=tf.variables.get("project_id", ""))
     say(f"Provisioned {len(contract.hosts)} host(s): " + ", ".join(f"{h.name}={h.address}" for h in contract.hosts))
     return contract
 
@@ -149,14 +141,14 @@ def provision(
 def plan(env: Environment, variables: Mapping[str, str] | None = None, detailed_exitcode: bool = False) -> int:
     tf = terraform_for(env, variables, reuse_last=True)
     tf.init()
-    reconcile(tf)
+    reconcile(tf, start_stopped=False)
     return tf.plan(detailed_exitcode=detailed_exitcode)
 
 
 def destroy(env: Environment, lock_timeout: str = "60s") -> None:
     tf = terraform_for(env, lock_timeout=lock_timeout, need_image=False)
     tf.init()
-    reconcile(tf)
+    reconcile(tf, start_stopped=False)
     if env.is_local:
         # A clean shutdown first (the service drains); the provider's own stop polls in 10 s steps.
         lxd.stop_instances(lxd.environment_instances(env.name))

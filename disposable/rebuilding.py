@@ -48,7 +48,7 @@ def prepare_inputs(env: Environment, facts: RunFacts, frozen: bool) -> None:
 
 def take_fingerprint(env: Environment, facts: RunFacts) -> fingerprint.Recorded:
     """Record the hosts' fingerprint and keep its hashes and differences for the history."""
-    recorded = fingerprint.record(env.name)
+    recorded = fingerprint.record(env.name, baseline=True)
     facts.fingerprint = recorded.fingerprint.summary()
     facts.fingerprint_changes = recorded.changes
     return recorded

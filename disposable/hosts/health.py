@@ -1,42 +1,128 @@
-"""HTTP health check of the inference service on every inference host."""
+"""HTTP health check of the inference service on every inference host.
+
+How /readyz is reached depends on the host's connection in the contract:
+- `direct` (the local cloud, or a GCP host with a public address): GET it from here;
+- `iap` (a private GCP host): the controller has no route to the private address, so the
+  request runs ON the host, over the same SSH path Ansible uses (IAP tunnel, the
+  environment's key and known_hosts): a python3 one-liner GETs http://127.0.0.1:<port>/readyz
+  and prints the status. python3 is on every host (Ansible needs it).
+A fleet behind a load balancer is checked through its front door instead (`wait_front_door`).
+"""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import time
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from disposable.console import say
 from disposable.errors import DisposableError
-from disposable.hosts.contract import Contract
+from disposable.hosts import ssh
+from disposable.hosts.contract import Contract, Host
 
 SERVICE_PORT = 8080
+SSH_TIMEOUT = 60
+
+# Runs an argv, returns (exit code, stdout + stderr). Replaced by a fake in the unit tests.
+Runner = Callable[[Sequence[str]], tuple[int, str]]
+# One readiness probe: (ready, what was seen).
+Probe = Callable[[], tuple[bool, str]]
+
+# Prints "<status> <start of body>" for any HTTP answer; a refused connection raises (exit 1).
+_REMOTE_PROBE = """import urllib.request as u, urllib.error as e
+try:
+    r = u.urlopen("{url}", timeout=5); print(r.status, r.read(200).decode(errors="replace"))
+except e.HTTPError as x:
+    print(x.code, x.read(200).decode(errors="replace"))"""
 
 
-def wait_ready(contract: Contract, port: int = SERVICE_PORT, timeout: float = 60) -> dict[str, float]:
-    """Poll /readyz on each host until 200; return the seconds each took. Raises on timeout."""
+def subprocess_runner(argv: Sequence[str]) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=SSH_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return 124, f"no answer within {SSH_TIMEOUT}s"
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def ssh_probe_argv(env: str, host: Host, port: int) -> list[str]:
+    """ssh to the host the way Ansible does (IAP ProxyCommand for `iap` hosts), running the
+    readiness GET on the host itself."""
+    argv = ssh.ssh_argv(env, host)  # with the IAP ProxyCommand for `iap` hosts
+    code = _REMOTE_PROBE.format(url=f"http://127.0.0.1:{port}/readyz")
+    return [*argv, f"python3 -c {shlex.quote(code)}"]
+
+
+def _direct_probe(url: str) -> Probe:
+    def probe() -> tuple[bool, str]:
+        try:
+            response = httpx.get(url, timeout=5)
+        except httpx.HTTPError as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return response.status_code == 200, f"HTTP {response.status_code}: {response.text[:200]}"
+
+    return probe
+
+
+def _ssh_probe(argv: Sequence[str], runner: Runner) -> Probe:
+    def probe() -> tuple[bool, str]:
+        code, output = runner(argv)
+        lines = output.strip().splitlines()
+        status = lines[-1].split(" ", 1)[0] if code == 0 and lines else ""
+        if status == "200":
+            return True, "HTTP 200"
+        if status.isdigit():
+            return False, f"HTTP {lines[-1][:200]}"
+        return False, f"ssh exit {code}: {output.strip()[-300:] or 'no output'}"
+
+    return probe
+
+
+def _wait(name: str, where: str, probe: Probe, timeout: float, hint: str) -> float:
+    start = time.monotonic()
+    while True:
+        ready, seen = probe()
+        if ready:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise DisposableError(f"{name}: {where} not ready after {timeout:.0f}s ({seen}).", hint)
+        time.sleep(1)
+
+
+def wait_ready(
+    contract: Contract, port: int = SERVICE_PORT, timeout: float = 60, runner: Runner | None = None
+) -> dict[str, float]:
+    """Poll /readyz on each inference host until 200 (directly, or on the host over SSH/IAP
+    for `iap` hosts); return the seconds each took. Raises on timeout."""
     waited: dict[str, float] = {}
     hosts = [h for h in contract.hosts if "inference" in h.groups]
     if not hosts:
         say("Health: no inference hosts in this environment, no service to check")
     for host in hosts:
-        url = f"http://{host.address}:{port}/readyz"
-        start = time.monotonic()
-        last = ""
-        while True:
-            try:
-                response = httpx.get(url, timeout=5)
-                if response.status_code == 200:
-                    break
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() - start > timeout:
-                raise DisposableError(
-                    f"{host.name}: {url} not ready after {timeout:.0f}s ({last}).",
-                    f"Look at the service: `invoke ssh {host.name} -- sudo journalctl -u demand-predictor -n 50`.",
-                )
-            time.sleep(1)
-        waited[host.name] = time.monotonic() - start
-        say(f"Health: {host.name} {url} -> 200 ({waited[host.name]:.1f}s)")
+        hint = f"Look at the service: `invoke ssh {host.name} -- sudo journalctl -u demand-predictor -n 50`."
+        if host.connection == "iap":
+            where = f"http://127.0.0.1:{port}/readyz on the host (over SSH through IAP)"
+            probe = _ssh_probe(ssh_probe_argv(contract.environment, host, port), runner or subprocess_runner)
+        else:
+            where = f"http://{host.address}:{port}/readyz"
+            probe = _direct_probe(where)
+        waited[host.name] = _wait(host.name, where, probe, timeout, hint)
+        say(f"Health: {host.name} {where} -> 200 ({waited[host.name]:.1f}s)")
     return waited
+
+
+def wait_front_door(url: str, timeout: float = 300) -> float:
+    """Poll <front door>/readyz until 200: the load balancer answers only when at least one
+    host is in rotation (its own /readyz health check passed)."""
+    where = f"{url.rstrip('/')}/readyz"
+    seconds = _wait(
+        "front door",
+        where,
+        _direct_probe(where),
+        timeout,
+        "A new load balancer takes minutes to program; `gcloud compute backend-services get-health` shows the hosts.",
+    )
+    say(f"Health: front door {where} -> 200 ({seconds:.1f}s)")
+    return seconds

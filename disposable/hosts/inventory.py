@@ -21,10 +21,7 @@ def connection_vars(env: str, host: Host) -> dict[str, Any]:
     common = ssh.options(env)
     if host.connection == "iap":
         # Through Identity-Aware Proxy: no public address or open SSH port needed.
-        proxy = (
-            f"gcloud compute start-iap-tunnel {host.name} %p --listen-on-stdin --zone={host.zone} --verbosity=warning"
-        )
-        common += ["-o", f"ProxyCommand={proxy}"]
+        common += ["-o", f"ProxyCommand={ssh.iap_proxy_command(env, host)}"]
     return {
         "ansible_host": host.address,
         "ansible_port": host.ssh_port,

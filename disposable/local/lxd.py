@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -13,6 +14,8 @@ from disposable.console import say
 from disposable.errors import DisposableError
 
 STORAGE_POOL = "disposable"
+# What lxc says of an object that does not exist (and only then).
+NOT_FOUND = re.compile(r"^Error: (?:[A-Za-z ]+: )?(?:[A-Za-z ]+ )?not found$", re.MULTILINE)
 POOL_SIZE = os.environ.get("DML_POOL_SIZE", "60GiB")  # sparse: only what is used takes disk
 ENV_LABEL = "user.disposable-ml.environment"
 LXD_LOG = Path("/var/log/lxd/lxd.log")
@@ -166,25 +169,62 @@ def stop_instances(names: list[str], timeout: int = 60) -> None:
 
 
 def object_exists(kind: str, name: str) -> bool:
-    """Does the LXD instance/profile/network exist? (`lxc <kind> show` for profile/network.)"""
+    """Does the LXD instance/profile/network exist? Only a definite "not found" is False:
+    any other failure (daemon restarting, refused, timed out) is an error, never read as
+    "deleted" (which would make the caller drop live resources from Terraform's state)."""
     args = ["info", name] if kind == "instance" else [kind, "show", name]
-    return lxc(*args, check=False).returncode == 0
+    try:
+        proc = lxc(*args, check=False, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise DisposableError(
+            f"Cannot tell whether LXD {kind} {name} exists: `lxc {' '.join(args)}` timed out.",
+            "Check the LXD daemon (`lxc list`); nothing was changed.",
+        ) from None
+    if proc.returncode == 0:
+        return True
+    message = (proc.stderr or proc.stdout).strip()
+    if NOT_FOUND.search(message):
+        return False
+    raise DisposableError(
+        f"Cannot tell whether LXD {kind} {name} exists: `lxc {' '.join(args)}` failed: {message}",
+        "Check the LXD daemon (`lxc list`, ./bootstrap.sh setup starts it); nothing was changed.",
+    )
 
 
 def delete_environment_leftovers(env: str) -> list[str]:
-    """Remove what a half-destroyed `env` left behind: labelled containers, its profile, its network.
+    """Remove everything of `env`: labelled containers, its profile, its network."""
+    return delete_unknown_objects(env, set())
 
-    Only resources carrying the environment's label or its exact `dml-<env>` names are touched.
-    """
+
+def delete_unknown_objects(env: str, known: set[tuple[str, str]]) -> list[str]:
+    """Remove the objects of `env` that are not in `known` ((kind, name) pairs Terraform's
+    state holds): labelled containers first, then its `dml-<env>` profile and network.
+    Only objects carrying the environment's label or its exact `dml-<env>` names are touched."""
     removed = []
     for name in environment_instances(env):
-        lxc("delete", "--force", name)
-        removed.append(f"container {name}")
+        if ("instance", name) not in known:
+            lxc("delete", "--force", name)
+            removed.append(f"container {name}")
     prefix = f"dml-{env}"
     for kind in ("profile", "network"):
-        if object_exists(kind, prefix) and lxc(kind, "delete", prefix, check=False).returncode == 0:
+        if (kind, prefix) not in known and object_exists(kind, prefix):
+            lxc(kind, "delete", prefix)
             removed.append(f"{kind} {prefix}")
     return removed
+
+
+def instance_status(name: str) -> str:
+    """Running, Stopped, Frozen... ('' when it does not exist)."""
+    proc = lxc("query", f"/1.0/instances/{name}", check=False)
+    return str(json.loads(proc.stdout).get("status", "")) if proc.returncode == 0 else ""
+
+
+def start_stopped(names: list[str]) -> list[str]:
+    """Start the named instances that exist but are not running; return those started."""
+    stopped = [n for n in sorted(names) if instance_status(n) not in ("", "Running")]
+    for name in stopped:
+        lxc("start", name, timeout=120)
+    return stopped
 
 
 def wait_for_address(name: str, timeout: float = 60) -> None:

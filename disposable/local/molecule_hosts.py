@@ -79,7 +79,7 @@ def create(name: str) -> Host:
                 gpu_type="none", gpu_count=0, zone="local", instance_id=f"molecule:{name}:{address}",
                 connection="direct")  # fmt: skip
     _publish([h for h in _hosts() if h.name != name] + [host])
-    ssh.wait_for_ssh(ENV, [host], fresh={name})
+    ssh.wait_for_ssh(ENV, [host])
     return host
 
 

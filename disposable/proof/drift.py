@@ -1,11 +1,15 @@
 """`invoke drift`: is every host still what the code says, and if not, what changed?
 
-Two checks, both read-only:
+Three checks, all read-only:
 1. infrastructure: objects Terraform's state holds that were deleted out of band (local
    cloud: asked of LXD directly, since the provider cannot refresh a deleted container),
    then `terraform plan -detailed-exitcode` and the resources it would change;
 2. configuration: `ansible-playbook site.yml --check --diff` on every host that exists; the
-   tasks that would change are named per host (ansible/callback_plugins/dml_changes.py).
+   tasks that would change are named per host (ansible/callback_plugins/dml_changes.py);
+3. hosts: what each host is (the fingerprint probe) against the code and against the
+   baseline of its last verified rebuild (disposable.proof.hostdrift): Debian packages
+   against the apt lock, holds, the venv's files and packages, sshd drop-ins, and every
+   file a role deploys, with mode and owner. Check mode cannot see most of these.
 
 Exit status of the task: 0 clean, 2 drift, 1 error (the check itself could not run).
 """
@@ -23,14 +27,13 @@ from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.hosts.ansible import playbook_argv, run_playbook_unchecked
 from disposable.hosts.inventory import load_contract
-from disposable.packages.aptlock import HostPackages
-from disposable.proof import fingerprint
+from disposable.proof.hostdrift import host_drift
 
 REPAIR_HINT = {
     "infrastructure": "`invoke rebuild` (or `invoke provision`) re-creates what was deleted or changed",
     "configuration": "`invoke configure` converges the hosts back to the spec",
-    "packages": "`invoke rebuild` replaces the hosts with ones built from the apt lock (configure installs missing "
-    "packages but never removes extra ones)",
+    "hosts": "`invoke configure` repairs what the roles own (files they deploy, holds, the venv); `invoke "
+    "rebuild` replaces a host whose other state changed (an extra apt package, sudoers, the main sshd config)",
 }
 
 
@@ -38,18 +41,18 @@ REPAIR_HINT = {
 class DriftReport:
     infrastructure: list[str] = field(default_factory=list)
     configuration: dict[str, list[str]] = field(default_factory=dict)  # host -> tasks that would change
-    packages: dict[str, list[str]] = field(default_factory=dict)  # host -> packages that differ from the lock
+    hosts: dict[str, list[str]] = field(default_factory=dict)  # host -> what differs from the code / its baseline
 
     @property
     def clean(self) -> bool:
-        return not self.infrastructure and not any(self.configuration.values()) and not any(self.packages.values())
+        return not self.infrastructure and not any(self.configuration.values()) and not any(self.hosts.values())
 
     def items(self) -> list[str]:
         lines = [f"infrastructure: {item}" for item in self.infrastructure]
         for host, tasks in sorted(self.configuration.items()):
             lines += [f"{host}: {task}" for task in tasks]
-        for host, packages in sorted(self.packages.items()):
-            lines += [f"{host}: {item}" for item in packages]
+        for host, items in sorted(self.hosts.items()):
+            lines += [f"{host}: {item}" for item in items]
         return lines
 
 
@@ -93,19 +96,13 @@ def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, lis
     return result
 
 
-def package_drift(env: Environment, skip_hosts: set[str]) -> dict[str, list[str]]:
-    """Installed Debian packages against the apt lock, per host (the fingerprint probe)."""
-    if not [h for h in load_contract(env.name).hosts if h.name not in skip_hosts]:
-        return {}
-    facts = fingerprint.collect(env.name, skip=skip_hosts).hosts
-    return {host: HostPackages.from_dict(data["apt_lock"]).items() for host, data in sorted(facts.items())}
-
-
 def detect(env: Environment) -> DriftReport:
     say(f"Drift: comparing environment {env.name} with its code (read-only)")
     infrastructure, gone = infrastructure_drift(env)
     configuration = configuration_drift(env, gone)
-    report = DriftReport(infrastructure, configuration, package_drift(env, gone))
+    hosts, note = host_drift(env.name, gone)
+    say(f"Drift: host facts {note}")
+    report = DriftReport(infrastructure, configuration, hosts)
     show(report)
     return report
 
@@ -122,11 +119,11 @@ def show(report: DriftReport) -> None:
     rows += [
         ["configuration", host, _short(task)] for host, tasks in sorted(report.configuration.items()) for task in tasks
     ]
-    rows += [["packages", host, _short(item)] for host, items in sorted(report.packages.items()) for item in items]
+    rows += [["host", host, _short(item)] for host, items in sorted(report.hosts.items()) for item in items]
     say(f"Drift: {len(rows)} difference(s):\n" + table(["layer", "host", "what changed out of band"], rows))
     if report.infrastructure:
         say(f"Repair: {REPAIR_HINT['infrastructure']}.")
     if any(report.configuration.values()):
         say(f"Repair: {REPAIR_HINT['configuration']}.")
-    if any(report.packages.values()):
-        say(f"Repair: {REPAIR_HINT['packages']}.")
+    if any(report.hosts.values()):
+        say(f"Repair: {REPAIR_HINT['hosts']}.")

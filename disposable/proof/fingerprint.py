@@ -21,13 +21,14 @@ import hashlib
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from disposable.console import say, table
 from disposable.errors import DisposableError
+from disposable.hosts import deployed
 from disposable.hosts.ansible import ansible_env, inventory_file
 from disposable.hosts.inventory import load_contract
 from disposable.hosts.rolevars import environment_value, role_vars
@@ -52,6 +53,8 @@ class Fingerprint:
     taken_at: str
     hosts: dict[str, dict[str, Any]]  # host -> facts
     commit: str = "unknown"  # the repository's commit ("+dirty" with local edits): same code?
+    instances: dict[str, str] = field(default_factory=dict)  # host -> instance_id (not hashed)
+    baseline: bool = False  # taken right after a verified rebuild: what `invoke drift` compares with
 
     def host_hash(self, host: str) -> str:
         return canonical_hash(self.hosts[host])
@@ -70,24 +73,15 @@ def canonical_hash(value: Any) -> str:
 
 
 def probe_config() -> dict[str, Any]:
-    """What the probe reads on a host, from the roles' own variables."""
+    """What the probe reads on a host: every file the roles deploy and the directories they
+    live in (derived from the roles, disposable.hosts.deployed), the security files around
+    them, the venv (its packages, and its files against their RECORD hashes)."""
     v = role_vars()
+    excluded = [v["python_runtime_venv"], v["python_runtime_wheelhouse_root"]]
     return {
         "venv_python": v["inference_service_python"],
-        "file_roots": [
-            v["inference_service_releases_dir"],
-            v["inference_service_app_dir"],
-            v["inference_service_model_dir"],
-            v["inference_service_config_dir"],
-            "/etc/systemd/system",  # units, drop-ins and the enablement symlinks
-            v["cuda_nvcc_wrapper"],
-            "/etc/apt/preferences.d",
-            "/etc/apt/sources.list.d",
-            "/etc/apt/apt.conf.d",
-            "/etc/ssh/sshd_config.d",
-            "/etc/modprobe.d",
-            "/usr/local/share/ca-certificates",
-        ],
+        "file_roots": deployed.watched_roots(tuple(excluded)),
+        "excluded": excluded,
         "driver_packages": v["nvidia_driver_os_packages"],
         "cuda_packages": [v["cuda_toolkit_package"]],
         "users": [v["inference_service_user"]],
@@ -111,16 +105,28 @@ def collect(env: str, skip: set[str] | frozenset[str] = frozenset()) -> Fingerpr
     for host in (h for h in contract.hosts if h.name not in skip):
         remote = testinfra.get_host(f"ansible://{host.name}?ansible_inventory={inventory_file(env)}", sudo=True)
         result = remote.run("echo %s | base64 -d | python3 - %s", script, config)
-        if result.rc != 0:
-            raise DisposableError(
-                f"Could not fingerprint {host.name}: {result.stderr.strip() or result.stdout.strip()}",
-                "Check `invoke status`; the host must be reachable over SSH.",
-            )
-        facts = json.loads(result.stdout)
+        facts = _probe_answer(host.name, result.rc, result.stdout, result.stderr)
         roots = inputs.roots_for_groups(list(host.groups), flavour)
         facts["apt_lock"] = {"hash": lock.hash, **compare_installed(lock, facts["packages"], roots).as_dict()}
         hosts[host.name] = facts
-    return Fingerprint(datetime.now(UTC).isoformat(timespec="seconds"), hosts, code_version())
+    instances = {h.name: h.instance_id for h in contract.hosts if h.name in hosts}
+    return Fingerprint(datetime.now(UTC).isoformat(timespec="seconds"), hosts, code_version(), instances)
+
+
+def _probe_answer(host: str, rc: int, stdout: str, stderr: str) -> dict[str, Any]:
+    """The probe's facts; a probe that failed or could not read something is an error."""
+    try:
+        facts: dict[str, Any] = json.loads(stdout)
+    except ValueError:
+        facts = {}
+    if rc != 0 or not facts or facts.get("errors"):
+        problems = facts.get("errors") or [stderr.strip() or stdout.strip() or f"exit {rc}"]
+        raise DisposableError(
+            f"Could not fingerprint {host}: " + "; ".join(str(p) for p in problems),
+            "Check `invoke status` (the host must be reachable over SSH) and the commands named above.",
+        )
+    facts.pop("errors", None)
+    return facts
 
 
 def code_version() -> str:
@@ -141,7 +147,13 @@ def fingerprint_dir(env: str) -> Path:
 def save(env: str, fingerprint: Fingerprint) -> Path:
     stamp = fingerprint.taken_at.replace(":", "").replace("+0000", "Z")
     path = fingerprint_dir(env) / f"{stamp}.json"
-    data = {"taken_at": fingerprint.taken_at, "commit": fingerprint.commit, "hosts": fingerprint.hosts}
+    data = {
+        "taken_at": fingerprint.taken_at,
+        "commit": fingerprint.commit,
+        "hosts": fingerprint.hosts,
+        "instances": fingerprint.instances,
+        "baseline": fingerprint.baseline,
+    }
     path.write_text(json.dumps(data, sort_keys=True))
     return path
 
@@ -149,7 +161,13 @@ def save(env: str, fingerprint: Fingerprint) -> Path:
 def load(path: Path) -> Fingerprint:
     try:
         data = json.loads(path.read_text())
-        return Fingerprint(data["taken_at"], data["hosts"], data.get("commit", "unknown"))
+        return Fingerprint(
+            data["taken_at"],
+            data["hosts"],
+            data.get("commit", "unknown"),
+            data.get("instances", {}),
+            bool(data.get("baseline", False)),
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise DisposableError(f"{path} is not a fingerprint file: {exc}") from None
 
@@ -160,6 +178,15 @@ def previous(env: str, before: Path | None = None) -> Path | None:
     if before is not None:
         files = [f for f in files if f.name < before.name]
     return files[-1] if files else None
+
+
+def latest_baseline(env: str) -> Fingerprint | None:
+    """The newest fingerprint taken right after a verified rebuild (None: there is none)."""
+    for path in sorted(fingerprint_dir(env).glob("*.json"), reverse=True):
+        candidate = load(path)
+        if candidate.baseline:
+            return candidate
+    return None
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -205,9 +232,10 @@ def lock_summary(facts: dict[str, Any]) -> str:
     return ", ".join(counts) or "exact"
 
 
-def record(env: str) -> Recorded:
-    """Take, save and show a fingerprint; compare it with the previous one."""
-    fingerprint = collect(env)
+def record(env: str, baseline: bool = False) -> Recorded:
+    """Take, save and show a fingerprint; compare it with the previous one. baseline: taken
+    right after a verified rebuild, so `invoke drift` compares later hosts with it."""
+    fingerprint = replace(collect(env), baseline=baseline)
     path = save(env, fingerprint)
     rows = [
         [

@@ -10,7 +10,6 @@ PNG) summarises the recent runs.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from disposable.console import say
 from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.gcp import janitor as gcp_janitor
+from disposable.gcp import project as gcp_project
 from disposable.local import janitor
 from disposable.pipeline import Stage, run_stages, succeeded
 from disposable.proof import drift, report
@@ -50,17 +50,37 @@ def compare_fingerprint(env: Environment, facts: RunFacts) -> None:
         )
 
 
-def janitor_stage(env: Environment, variables: Mapping[str, str], max_age_hours: float) -> Stage:
+def janitor_stage(
+    env: Environment, variables: Mapping[str, str], max_age_hours: float, remembered: Mapping[str, str] | None = None
+) -> Stage:
+    """The janitor after the final destroy. On GCP its project is looked up when it runs
+    (disposable.gcp.project: outputs, terraform.tfvars, --var, provision-vars.json,
+    TF_VAR_project_id), falling back to `remembered`, the project seen just before the
+    destroy removed outputs.json and provision-vars.json."""
     if env.is_local:
         return ("janitor", lambda: janitor.sweep_local(max_age_hours))
-    project = variables.get("project_id") or os.environ.get("TF_VAR_project_id", "")  # noqa: SIM112 (Terraform's name)
-    return ("janitor", lambda: gcp_janitor.sweep_gcp(project, env.name, max_age_hours))
+
+    def sweep() -> None:
+        project = gcp_project.project_for(env.name, variables) or (remembered or {}).get("project_id", "")
+        if not project:
+            raise DisposableError(
+                f"The GCP janitor does not know the project of {env.name}: no project_id in its outputs, "
+                "terraform.tfvars, --var, provision variables or TF_VAR_project_id.",
+                f"Set project_id in terraform/environments/{env.name}/terraform.tfvars or TF_VAR_project_id.",
+            )
+        gcp_janitor.sweep_gcp(project, env.name, max_age_hours)
+
+    return ("janitor", sweep)
 
 
 def nightly(
     env: Environment, variables: Mapping[str, str], zones: Sequence[str] = (), janitor_max_age_hours: float = 12
 ) -> bool:
     facts = RunFacts()
+    if not env.is_local:
+        # Zone fallback in the GCP nightly: --zones, else $DML_GCP_ZONES (the workflow sets it).
+        zones = gcp_project.nightly_zones(zones)
+        say(f"Nightly zones: {', '.join(zones)}" if zones else "Nightly zones: none given, no zone fallback")
     # The nightly proves reproducibility: exactly the committed apt lock, or it fails first.
     stages = rebuild_stages(env, variables, zones, facts, frozen=True)
     # The stages after verify: drift must be clean, the fingerprint compared with the last run.
@@ -68,9 +88,16 @@ def nightly(
         ("drift", lambda: check_drift(env, facts)),
         ("fingerprint", lambda: compare_fingerprint(env, facts)),
     ]
+    remembered: dict[str, str] = {}
+
+    def destroy_always() -> None:
+        if not env.is_local:  # destroy removes outputs.json and provision-vars.json
+            remembered["project_id"] = gcp_project.project_for(env.name, variables)
+        provisioning.destroy(env)
+
     always: list[Stage] = [
-        ("destroy (always)", lambda: provisioning.destroy(env)),
-        janitor_stage(env, variables, janitor_max_age_hours),
+        ("destroy (always)", destroy_always),
+        janitor_stage(env, variables, janitor_max_age_hours, remembered),
     ]
     results = run_stages("nightly", env.name, stages, always, extras=lambda: facts.record(env))
     say(f"Report: {write_report(env.name)}")

@@ -1,7 +1,10 @@
-"""`invoke verify`: the testinfra host spec over the dynamic inventory, then the HTTP health check."""
+"""`invoke verify`: the testinfra host spec over the dynamic inventory, then the HTTP health check
+(directly for local hosts, on the host over SSH/IAP for private GCP hosts, and through the
+load balancer when the environment has a front door)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 from disposable.console import run, say
@@ -9,7 +12,19 @@ from disposable.errors import DisposableError
 from disposable.hosts import health
 from disposable.hosts.ansible import ansible_env
 from disposable.hosts.inventory import load_contract
-from disposable.paths import REPO_ROOT, state_dir
+from disposable.paths import REPO_ROOT, outputs_file, state_dir
+
+
+def front_door_url(env: str) -> str:
+    """The `front_door` output beside the contract (the gcp_fleet root has one), else ""."""
+    try:
+        outputs = json.loads(outputs_file(env).read_text())
+    except (OSError, ValueError):
+        return ""
+    door = outputs.get("front_door") if isinstance(outputs, dict) else None
+    door = door.get("value", door) if isinstance(door, dict) else None
+    url = door.get("url") if isinstance(door, dict) else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else ""
 
 
 def verify(env: str) -> None:
@@ -37,3 +52,6 @@ def verify(env: str) -> None:
         )
     say(f"Spec: all checks passed on {len(contract.hosts)} host(s) (JUnit report: {junit})")
     health.wait_ready(contract)
+    url = front_door_url(env)
+    if url:
+        health.wait_front_door(url)

@@ -58,16 +58,26 @@ def _on_host(*command: str) -> None:
     subprocess.run(["lxc", "exec", "dml-local-1", "--", *command], check=True)
 
 
+SITE = "/opt/demand-predictor/venv/lib/python3.11/site-packages"
+
+
 def test_drift_names_out_of_band_changes_and_configure_repairs_them(invoke: Invoke) -> None:
-    # Three changes made behind the tools' back, as a person with a root shell would.
+    # Changes made behind the tools' back, as a person with a root shell would.
     _on_host("systemctl", "stop", "demand-predictor")
     _on_host("sed", "-i", 's/"max_batch": 64/"max_batch": 8/', "/etc/demand-predictor/config.json")
-    _on_host("apt-mark", "unhold", "nvidia-cuda-toolkit")
+    _on_host("apt-mark", "unhold", "nvidia-cuda-toolkit", "nvidia-kernel-dkms", "linux-image-amd64")
+    # Inside the venv: a file of an installed package edited, a file no package installed.
+    _on_host("sh", "-c", f"echo '# patched' >> {SITE}/fastapi/__init__.py")
+    _on_host("sh", "-c", f"echo 'import os' > {SITE}/sitecustomize.py")
     code, out = invoke("drift")
     assert code == 2, "out-of-band changes are drift (exit 2)"
     assert "dml-local-1 | inference_service : Write the service configuration" in out
     assert "dml-local-1 | inference_service : Enable and start the service" in out
     assert "dml-local-1 | cuda : Hold the CUDA toolkit" in out
+    for package in ("nvidia-kernel-dkms", "linux-image-amd64", "nvidia-cuda-toolkit"):
+        assert f"dml-local-1 | {package} is not held (its role holds it)" in out, package
+    assert "venv: fastapi/__init__.py was edited" in out
+    assert "venv: sitecustomize.py belongs to no installed package" in out
     assert '-    "max_batch": 8' in out or '+    "max_batch": 64' in out, "the --diff shows the edited value"
     code, out = invoke("configure")
     assert code == 0 and _recap_changed(out) > 0

@@ -3,6 +3,7 @@ Each assertion names the spec value it checks."""
 
 from __future__ import annotations
 
+from glob import glob
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,19 @@ def test_installed_packages_are_exactly_the_apt_lock(host: Any, hostvars: dict[s
     assert not result.different, f"installed at another version than the lock: {result.different}"
 
 
-def test_ssh_refuses_root_and_passwords(host: Any, spec: dict[str, Any]) -> None:
-    effective = host.check_output(
-        "sshd -T 2>/dev/null | grep -Ei '^(permitrootlogin|passwordauthentication|maxauthtries) '"
-    )
-    settings = dict(line.split(" ", 1) for line in effective.splitlines())
-    assert settings["permitrootlogin"] == spec["base_ssh_permit_root_login"]
-    assert settings["passwordauthentication"] == "no"
-    assert settings["maxauthtries"] == str(spec["base_ssh_max_auth_tries"])
+def test_ssh_refuses_root_and_passwords(host: Any, spec: dict[str, Any], hostvars: dict[str, Any]) -> None:
+    """The effective configuration (`sshd -T`), not only the file: key-only, no root, only
+    the deploy user, no forwarding; and the project's drop-in is the only one (it wins)."""
+    effective = dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
+    assert effective["permitrootlogin"] == spec["base_ssh_permit_root_login"]
+    assert effective["passwordauthentication"] == "no"
+    assert effective["kbdinteractiveauthentication"] == "no"
+    assert effective["authenticationmethods"] == "publickey"
+    assert effective["allowusers"] == hostvars["ansible_user"]
+    assert effective["maxauthtries"] == str(spec["base_ssh_max_auth_tries"])
+    for forwarding in ("allowtcpforwarding", "allowagentforwarding", "x11forwarding"):
+        assert effective[forwarding] == "no", forwarding
+    assert host.check_output("ls /etc/ssh/sshd_config.d").split() == [spec["base_ssh_dropin"]]
 
 
 def test_unattended_upgrades_never_touch_the_gpu_stack(
@@ -87,17 +93,17 @@ def test_time_sync_is_enabled(host: Any) -> None:
     assert host.service("systemd-timesyncd").is_enabled
 
 
-def test_extra_ca_certificates_are_trusted(host: Any, spec: dict[str, Any]) -> None:
-    bundle = host.file("/etc/ssl/certs/ca-certificates.crt").content_string
-    for controller_path in spec_ca_files():
-        name = Path(controller_path).name
-        deployed = host.file(f"{spec['base_ca_certificates_dir']}/{name}")
-        assert deployed.exists, f"{name} not deployed"
-        body = "".join(Path(controller_path).read_text().split())
-        assert body[60:200] in "".join(bundle.split()), f"{name} is not in the host's CA bundle"
-
-
-def spec_ca_files() -> list[str]:
-    from glob import glob
-
-    return sorted(glob("/usr/local/share/ca-certificates/*.crt") + glob("/usr/local/share/ca-certificates/*/*.crt"))
+def test_extra_ca_certificates_are_exactly_the_environments(
+    host: Any, spec: dict[str, Any], hostvars: dict[str, Any]
+) -> None:
+    """The certificates the environment chose (base_ca_source_dir: the local cloud pushes the
+    controller's local store, GCP none by default), trusted, and no others."""
+    source = hostvars.get("base_ca_source_dir", spec["base_ca_source_dir"])
+    found = sorted(glob(f"{source}/**/*.crt", recursive=True)) if source else []
+    expected = sorted(Path(p).name for p in found)
+    directory = spec["base_ca_certificates_dir"]
+    deployed = host.run(f"ls {directory}").stdout.split()
+    assert deployed == expected, f"expected {expected} in {directory}"
+    bundle = "".join(host.file("/etc/ssl/certs/ca-certificates.crt").content_string.split())
+    for path in found:
+        assert "".join(Path(path).read_text().split())[60:200] in bundle, f"{path} is not in the host's CA bundle"

@@ -9,10 +9,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from disposable import provisioning
+from disposable.errors import DisposableError
 from disposable.local import bake
 from disposable.proof import fingerprint
 from disposable.proof.drift import DriftReport
@@ -88,11 +90,13 @@ def test_probe_runs_with_plain_python_and_skips_bytecode(tmp_path: Path) -> None
         [sys.executable, str(fingerprint.PROBE), json.dumps(config)], capture_output=True, text=True, check=True
     ).stdout
     facts = json.loads(out)
+    (tmp_path / "app" / "main.py").chmod(0o644)
     assert facts["files"] == {
-        str(tmp_path / "app" / "main.py"): hashlib.sha256(b"print('hi')\n").hexdigest(),
+        str(tmp_path / "app" / "main.py"): hashlib.sha256(b"print('hi')\n").hexdigest() + " 0644 root:root",
         str(tmp_path / "current"): f"-> {tmp_path / 'app'}",
         str(tmp_path / "absent"): "absent",
     }
+    assert facts["errors"] == []
     assert facts["venv"] == [] and facts["users"]["root"].startswith("root:")
 
 
@@ -154,3 +158,69 @@ def test_last_variables_are_remembered_until_destroy(state_dir: Path) -> None:
     assert provisioning.last_variables("local") == {}
     provisioning.last_variables_file("local").write_text(json.dumps({"host_count": "2"}))
     assert provisioning.last_variables("local") == {"host_count": "2"}
+
+
+def _probe_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fingerprint_probe", fingerprint.PROBE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_venv_files_are_checked_against_their_record(tmp_path: Path) -> None:
+    """An edited file inside an installed package, a deleted one and a file no wheel
+    installed are each named (the venv is otherwise only a list of versions)."""
+    import base64
+
+    site = tmp_path / "site-packages"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg-1.0.dist-info").mkdir()
+    body = {"pkg/__init__.py": b"x = 1\n", "pkg/core.py": b"y = 2\n", "pkg/gone.py": b"z = 3\n"}
+    record = []
+    for name, data in body.items():
+        (site / name).write_bytes(data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("pkg-1.0.dist-info/RECORD,,")
+    (site / "pkg-1.0.dist-info" / "RECORD").write_text("\n".join(record) + "\n")
+    probe = _probe_module()
+    assert probe.record_check(str(site)) == {"modified": [], "missing": [], "unrecorded": []}
+    (site / "pkg" / "core.py").write_bytes(b"y = 'patched'\n")
+    (site / "pkg" / "gone.py").unlink()
+    (site / "pkg" / "backdoor.py").write_text("import os\n")
+    assert probe.record_check(str(site)) == {
+        "modified": ["pkg/core.py"],
+        "missing": ["pkg/gone.py"],
+        "unrecorded": ["pkg/backdoor.py"],
+    }
+
+
+def test_a_probe_that_could_not_read_something_is_an_error() -> None:
+    with pytest.raises(DisposableError) as error:
+        fingerprint._probe_answer("dml-local-1", 3, json.dumps({"errors": ["apt-mark showhold: exit 100: E"]}), "")
+    assert "Could not fingerprint dml-local-1: apt-mark showhold: exit 100" in str(error.value)
+    with pytest.raises(DisposableError):
+        fingerprint._probe_answer("dml-local-1", 0, "", "")
+    assert fingerprint._probe_answer("h", 0, json.dumps({"packages": {"a": "1"}, "errors": []}), "") == {
+        "packages": {"a": "1"}
+    }
+
+
+def test_the_fingerprint_watches_every_file_the_roles_deploy() -> None:
+    """Derived from the roles' tasks, not a hand list; the venv is left to its RECORD check."""
+    roots = fingerprint.probe_config()["file_roots"]
+    for path in (
+        "/etc/systemd/timesyncd.conf.d/disposable.conf",
+        "/opt/demand-predictor/requirements.txt",
+        "/etc/ssh/sshd_config.d",
+        "/etc/ssh/sshd_config",
+        "/etc/sudoers.d",
+        "/etc/apt/keyrings/dml-store.asc",
+        "/usr/local/share/ca-certificates/disposable-ml",
+        "/etc/demand-predictor/config.json",
+    ):
+        assert path in roots, path
+    assert "/opt/demand-predictor/venv" not in roots

@@ -116,7 +116,13 @@ def test_same_commit_different_hosts_fails_the_fingerprint_stage(
     before = Fingerprint("t0", {"h": {"packages": {"curl": "1"}}}, "c" * 40)
     after = Fingerprint("t1", {"h": {"packages": {"curl": "2"}}}, "c" * 40)
     recorded = Recorded(after, before, ["h: packages.curl: 1 -> 2"])
-    monkeypatch.setattr(rebuilding.fingerprint, "record", lambda env: recorded)
+    taken: list[bool] = []
+
+    def record(env: str, baseline: bool = False) -> Recorded:
+        taken.append(baseline)
+        return recorded
+
+    monkeypatch.setattr(rebuilding.fingerprint, "record", record)
     assert nightly.nightly(get_environment("local"), {}) is False
     record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
     assert record["fingerprint"]["hash"] == after.hash
@@ -125,9 +131,12 @@ def test_same_commit_different_hosts_fails_the_fingerprint_stage(
 
     # A new commit may change the hosts: reported, not failed.
     monkeypatch.setattr(
-        rebuilding.fingerprint, "record", lambda env: Recorded(after, Fingerprint("t0", before.hosts, "d" * 40), ["x"])
+        rebuilding.fingerprint,
+        "record",
+        lambda env, baseline=False: Recorded(after, Fingerprint("t0", before.hosts, "d" * 40), ["x"]),
     )
     assert nightly.nightly(get_environment("local"), {}) is True
+    assert taken == [True], "a nightly's fingerprint, taken after verify, is the drift baseline"
 
 
 def test_gcp_nightly_sweeps_gcp_with_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,3 +145,62 @@ def test_gcp_nightly_sweeps_gcp_with_the_project(monkeypatch: pytest.MonkeyPatch
     name, stage = nightly.janitor_stage(get_environment("gcp"), {"project_id": "dml-prod-123"}, 6)
     stage()
     assert name == "janitor" and swept == [("dml-prod-123", "gcp", 6)]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        __import__("subprocess").TimeoutExpired(["terraform", "apply"], 600),
+        __import__("json").JSONDecodeError("Expecting value", "", 0),
+        OSError(28, "No space left on device"),
+        RuntimeError("a bug"),
+    ],
+    ids=["subprocess timeout", "JSON error", "full disk", "any exception"],
+)
+def test_destroy_and_janitor_run_after_any_exception(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    calls: list[str] = []
+    _fake_rebuild(monkeypatch, calls)
+
+    def provision(env: object, variables: object, zones: object) -> None:
+        calls.append("provision")
+        raise failure
+
+    monkeypatch.setattr(nightly.provisioning, "provision", provision)
+    assert nightly.nightly(get_environment("local"), {}) is False
+    assert calls[-2:] == ["destroy", "janitor"], calls
+    record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
+    failed = next(s for s in record["stages"] if s["status"] == "failed")
+    assert failed["name"] == "provision" and type(failure).__name__ in failed["detail"]
+
+
+def test_ctrl_c_still_destroys_runs_the_janitor_writes_the_record_then_stops(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    _fake_rebuild(monkeypatch, calls)
+
+    def configure(env: object, frozen: bool) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rebuilding.configuring, "configure", configure)
+    with pytest.raises(KeyboardInterrupt):
+        nightly.nightly(get_environment("local"), {})
+    assert calls[-2:] == ["destroy", "janitor"], calls
+    record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
+    assert record["succeeded"] is False
+    assert any(s["detail"] == "interrupted (KeyboardInterrupt)" for s in record["stages"])
+
+
+def test_a_failing_fact_gatherer_does_not_lose_the_record(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    _fake_rebuild(monkeypatch, calls)
+
+    def broken_versions(env: object) -> dict[str, str]:
+        raise OSError("terraform vanished")
+
+    monkeypatch.setattr(rebuilding, "tool_versions", broken_versions)
+    nightly.nightly(get_environment("local"), {})
+    record = json.loads((state_dir / "local" / "history.jsonl").read_text().splitlines()[-1])
+    assert record["extras_error"] == "OSError: terraform vanished"

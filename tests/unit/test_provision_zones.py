@@ -35,6 +35,10 @@ def test_next_zone_gets_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
         return CommandResult(0 if ok else 1, "" if ok else _capacity_error(), 1.0)
 
     monkeypatch.setattr(Terraform, "apply_unchecked", fake_apply)
+    # What the state-aware fallback also asks (nothing runs yet; gcloud lists nothing).
+    monkeypatch.setattr("disposable.gcp.zone_fallback.terraform_state", lambda tf: [])
+    monkeypatch.setattr(Terraform, "planned_changes", lambda self: [])
+    monkeypatch.setattr("disposable.gcp.zone_fallback._default_gcloud", lambda args: "[]")
     provisioning.apply(_terraform("gcp"), ["us-central1-a", "us-central1-b"], hosts_per_zone=2)
     assert seen == ['[{ zone = "us-central1-a", count = 2 }]', '[{ zone = "us-central1-b", count = 2 }]']
 
@@ -42,3 +46,24 @@ def test_next_zone_gets_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_zones_are_refused_for_the_local_cloud() -> None:
     with pytest.raises(DisposableError, match="single zone"):
         provisioning.apply(_terraform("local"), ["local-a"])
+
+
+def test_a_retry_never_plans_to_destroy_hosts_running_in_another_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    running = {
+        "address": 'module.hosts.google_compute_instance.host["dml-gcp-us-central1-a-1"]',
+        "type": "google_compute_instance",
+        "values": {"name": "dml-gcp-us-central1-a-1", "zone": "us-central1-a", "current_status": "RUNNING"},
+    }
+    applied: list[str] = []
+
+    def fake_apply(self: Terraform) -> CommandResult:
+        applied.append(self.variables["placements"])
+        return CommandResult(0, "Apply complete!", 1.0)
+
+    monkeypatch.setattr("disposable.gcp.zone_fallback.terraform_state", lambda tf: [running])
+    monkeypatch.setattr(Terraform, "planned_changes", lambda self: [])
+    monkeypatch.setattr(Terraform, "apply_unchecked", fake_apply)
+    monkeypatch.setattr("disposable.gcp.zone_fallback._default_gcloud", lambda args: "[]")
+    provisioning.apply(_terraform("gcp"), ["us-central1-b"], hosts_per_zone=2)
+    # a-1 runs in us-central1-a: it must stay in the placements of the try in us-central1-b.
+    assert applied and '{ zone = "us-central1-a", count = 1 }' in applied[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -174,3 +175,70 @@ def test_stages_stop_at_the_first_failure(state_dir: Path) -> None:
     assert [r.status for r in results] == ["ok", "failed", "skipped"]
     assert not succeeded(results)
     assert (state_dir / "unit" / "last-rebuild.json").exists()
+
+
+def _fake_lxc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, code: int = 1) -> None:
+    """An `lxc` on PATH that answers every call with `stderr` and exit `code`."""
+    fake = tmp_path / "bin" / "lxc"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\necho '{stderr}' >&2\nexit {code}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "kind"),
+    [("Error: Instance not found", "instance"), ("Error: Fetch profile: Profile not found", "profile")],
+)
+def test_only_a_definite_not_found_means_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str, kind: str
+) -> None:
+    from disposable.local import lxd
+
+    _fake_lxc(tmp_path, monkeypatch, stderr)
+    assert lxd.object_exists(kind, "dml-local-1") is False
+
+
+def test_an_lxd_failure_is_an_error_never_a_deletion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon that refuses connections must not make drift or provision drop live
+    resources from Terraform's state (today that led to `terraform state rm`)."""
+    from disposable import provisioning
+
+    refused = 'Error: Get "http://unix.socket/1.0": dial unix /var/lib/lxd/unix.socket: connect: connection refused'
+    _fake_lxc(tmp_path, monkeypatch, refused)
+    resources = [
+        {"type": "lxd_container", "address": "module.hosts.lxd_container.host", "values": {"name": "dml-local-1"}}
+    ]
+    with pytest.raises(DisposableError) as error:
+        provisioning.deleted_out_of_band(resources)
+    assert "Cannot tell whether LXD instance dml-local-1 exists" in str(error.value)
+    assert "connection refused" in str(error.value) and "nothing was changed" in str(error.value)
+
+
+def test_a_variable_the_environment_does_not_declare_is_refused() -> None:
+    from disposable.engine.tfvars import check_declared
+    from disposable.environments import get_environment
+
+    local = get_environment("local")
+    check_declared({"host_count": "2", "network_cidr": "10.9.0.0/24"}, local.stack, "local")
+    with pytest.raises(DisposableError) as error:
+        check_declared({"host_cuont": "2"}, local.stack, "local")
+    assert "has no variable host_cuont (did you mean host_count?)" in str(error.value)
+    assert "host_count" in error.value.hint
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report", "--runs", "abc"], "ERROR: --runs=abc: not a whole number."),
+        (["nightly", "--janitor-max-age-hours=-1"], "ERROR: --janitor-max-age-hours=-1: must be at least 0."),
+        (["provision", "--hosts-per-zone", "two"], "ERROR: --hosts-per-zone=two: not a whole number."),
+        (["provision", "--var", "host_cuont=2"], "ERROR: Environment local has no variable host_cuont"),
+    ],
+)
+def test_bad_options_get_one_line_errors_not_tracebacks(argv: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "invoke"), *argv], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(message) and "Traceback" not in proc.stderr, proc.stderr

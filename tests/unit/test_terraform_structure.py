@@ -16,9 +16,16 @@ import pytest
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULE_DIRS = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
-GCP_MODULES = ["network", "firewall", "gpu_vm"]
-ENV_ROOTS = ["environments/local", "environments/gcp"]
+GCP_MODULES = ["network", "firewall", "gpu_vm", "host_identity", "gpu_fleet", "front_door"]
+ENV_ROOTS = ["environments/local", "environments/gcp", "environments/gcp_fleet"]
 CONTRACT_OUTPUTS = {"contract_version", "environment", "hosts"}
+# Outputs a GCP root may add beside the contract (its parser ignores them, so they are
+# backward compatible): the project (IAP tunnels, janitor), the fleet's front door.
+EXTRA_OUTPUTS = {
+    "environments/local": set(),
+    "environments/gcp": {"project_id"},
+    "environments/gcp_fleet": {"project_id", "front_door", "instance_group_managers"},
+}
 MODULE_FILES = {"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"}
 
 # google_* resource types that take `labels` in their API, and those that have none. A new
@@ -38,8 +45,22 @@ UNLABELLED_TYPES = {
     "google_compute_router_nat",
     "google_compute_firewall",
     "google_service_account",
+    "google_service_account_iam_member",
     "google_project_iam_member",
     "google_os_login_ssh_public_key",
+    "google_compute_health_check",
+    "google_compute_region_instance_group_manager",
+    "google_compute_region_autoscaler",
+    "google_compute_backend_service",
+    "google_compute_url_map",
+    "google_compute_target_http_proxy",
+    "google_compute_target_https_proxy",
+    "google_compute_managed_ssl_certificate",
+    "google_compute_ssl_policy",
+    # These two have labels in the API, but provider support differs by version and cannot
+    # be checked offline; the front door's resources are found by name (front_door/README).
+    "google_compute_global_address",
+    "google_compute_global_forwarding_rule",
 }
 
 # ---------------------------------------------------------------------------- parsing
@@ -118,7 +139,13 @@ def test_module_has_standard_files(module: Path) -> None:
 def test_gcp_modules_and_roots_exist() -> None:
     for name in GCP_MODULES:
         assert (TERRAFORM / "modules" / name).is_dir()
-    for root in ("environments/gcp", "bootstrap/gcs_state", "examples/gcp_single_t4"):
+    for root in (
+        "environments/gcp",
+        "environments/gcp_fleet",
+        "bootstrap/gcs_state",
+        "examples/gcp_single_t4",
+        "examples/gcp_fleet",
+    ):
         assert (TERRAFORM / root / "main.tf").is_file()
 
 
@@ -148,9 +175,9 @@ def test_required_version_is_set(directory: Path) -> None:
 def test_environment_exposes_exactly_the_contract(root: str) -> None:
     directory = TERRAFORM / root
     outputs = blocks(directory, "output")
-    assert set(outputs) == CONTRACT_OUTPUTS
-    for name, body in outputs.items():
-        assert body["value"] == f"module.contract.{name}", f"{root}: output {name} bypasses module.contract"
+    assert set(outputs) == CONTRACT_OUTPUTS | EXTRA_OUTPUTS[root]
+    for name in CONTRACT_OUTPUTS:
+        assert outputs[name]["value"] == f"module.contract.{name}", f"{root}: output {name} bypasses module.contract"
     assert blocks(directory, "module")["contract"]["source"] == "../../modules/host_contract"
 
 
@@ -205,9 +232,40 @@ def test_gpu_hosts_are_private_shielded_and_use_os_login() -> None:
 
 def test_gpu_hosts_use_a_dedicated_least_privilege_service_account() -> None:
     variables = blocks(TERRAFORM / "modules/gpu_vm", "variable")
-    assert variables["service_account_roles"]["default"] == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
-    assert gpu_instance()["service_account"][0]["email"] == "google_service_account.vm.email"
+    assert gpu_instance()["service_account"][0]["email"] == "var.service_account_email"
     assert not any("cloud-platform" in s for s in variables["service_account_scopes"]["default"])
+    identity = blocks(TERRAFORM / "modules/host_identity", "variable")
+    assert identity["roles"]["default"] == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+
+
+IAM_ADMIN_TYPES = {"google_service_account", "google_project_iam_member", "google_service_account_iam_member"}
+
+
+@pytest.mark.parametrize(
+    "directory", ["modules/gpu_vm", "modules/gpu_fleet", "environments/gcp", "environments/gcp_fleet"]
+)
+def test_environments_create_no_service_accounts_or_role_bindings(directory: str) -> None:
+    # Made once, in the bootstrap root: an environment apply (the nightly) needs no IAM admin.
+    created = {t for t, _, _ in resources(TERRAFORM / directory)} & IAM_ADMIN_TYPES
+    modules = blocks(TERRAFORM / directory, "module")
+    assert not created, f"{directory} creates {created}"
+    assert all(m["source"] != "../../modules/host_identity" for m in modules.values())
+
+
+def test_the_bootstrap_root_makes_the_hosts_service_accounts_once() -> None:
+    bootstrap = blocks(TERRAFORM / "bootstrap/gcs_state", "module")["host_identity"]
+    assert bootstrap["source"] == "../../modules/host_identity"
+    assert bootstrap["for_each"] == "toset(var.host_environments)"
+    assert bootstrap["account_id"] == "dml-${each.key}-vm"
+    hosts = blocks(TERRAFORM / "environments/gcp", "module")["hosts"]
+    assert hosts["service_account_email"] == "var.host_service_account_email"
+    # The account an older root created is forgotten by the environment, not deleted.
+    removed = [b for path in (TERRAFORM / "environments/gcp").glob("*.tf") for b in parse_file(path).get("removed", [])]
+    assert {r["from"] for r in removed} == {
+        "module.hosts.google_service_account.vm",
+        "module.hosts.google_project_iam_member.vm",
+    }
+    assert all(r["lifecycle"][0]["destroy"] is False for r in removed)
 
 
 def test_gpu_defaults_are_one_t4_on_debian_12() -> None:
@@ -223,9 +281,29 @@ def test_created_label_cannot_drift() -> None:
     instance = gpu_instance()
     for labels in (instance["labels"], instance["boot_disk"][0]["initialize_params"][0]["labels"]):
         assert "time_static.created[each.key]" in labels
-        assert "local.labels" in labels
+    assert "local.labels" in instance["labels"]
     assert "timestamp()" not in (TERRAFORM / "modules/gpu_vm/main.tf").read_text()
-    assert "environment = var.environment" in blocks(TERRAFORM / "modules/gpu_vm", "locals")["labels"]
+    identity = blocks(TERRAFORM / "modules/gpu_vm", "locals")["identity_labels"]
+    assert identity["environment"] == "var.environment"
+
+
+def test_boot_disk_labels_never_force_replacement() -> None:
+    """google provider 6.x replaces the instance when boot_disk.initialize_params.labels
+    changes: only labels fixed for the host's life go there, never the caller's `labels`
+    (gpu_vm/README.md, Labels)."""
+    locals_ = blocks(TERRAFORM / "modules/gpu_vm", "locals")
+    disk_labels = gpu_instance()["boot_disk"][0]["initialize_params"][0]["labels"]
+    assert "var.labels" not in disk_labels and "local.labels" not in disk_labels
+    assert disk_labels.startswith("merge(local.identity_labels, {created = formatdate(")
+    assert set(locals_["identity_labels"]) == {"environment", "managed-by", "app"}
+    assert "var." not in str({k: v for k, v in locals_["identity_labels"].items() if k != "environment"})
+    # created is re-stamped only by what replaces the host anyway (zone, image).
+    created = next(b for t, _, b in resources(TERRAFORM / "modules/gpu_vm") if t == "time_static")
+    assert created["triggers"] == {"zone": "each.value.zone", "image": "local.image"}
+    # The caller's labels still reach the instance, where a change is an in-place update.
+    assert "var.labels" in locals_["labels"] and "local.labels" in gpu_instance()["labels"]
+    readme = (TERRAFORM / "modules/gpu_vm/README.md").read_text()
+    assert "## Labels: the boot disk carries only the host's identity (decision)" in readme
 
 
 # ---------------------------------------------------------------------------- firewall
@@ -247,7 +325,8 @@ def test_firewall_refuses_the_internet_without_the_override(ranges: str, overrid
         if f"var.{override} ||" in v["condition"] and f"var.{ranges}" in v["condition"]
     ]
     assert len(guards) == 1, f"{ranges}: no validation guarded by {override}"
-    assert 'split("/", c)[1] != "0"' in guards[0]["condition"]
+    # What the rule accepts is evaluated with Terraform: tests/unit/test_gcp_validations.py.
+    assert "4294967296" in guards[0]["condition"], "the rule must compare the union's size with all of IPv4"
     assert "0.0.0.0/0" in guards[0]["error_message"] and override in guards[0]["error_message"]
 
 

@@ -1,4 +1,9 @@
-"""Zone fallback: which apply errors move on to the next zone, and the driver's behaviour."""
+"""Zone fallback: which apply errors move on to the next zone, and the driver's behaviour.
+
+The errors are real GCE/provider texts (tests/unit/data/gcp_errors/README.md says where each
+comes from): the google provider prints the operation's message, not its code. GCP itself
+cannot be reached from here: `apply` is replaced by recorded outcomes.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,14 @@ from disposable.gcp.zone_fallback import (
     is_zone_capacity_error,
     parse_zones,
     placements_var,
+    suggested_zones,
 )
 
 ERRORS = Path(__file__).parent / "data" / "gcp_errors"
 EXPECTED_BY_PREFIX = {
     "capacity": ApplyFailure.CAPACITY,
     "not_in_zone": ApplyFailure.NOT_IN_ZONE,
+    "timeout": ApplyFailure.TIMEOUT,
     "quota": ApplyFailure.QUOTA,
     "other": ApplyFailure.OTHER,
 }
@@ -43,6 +50,19 @@ def test_every_class_has_recorded_examples() -> None:
     assert {expected_for(p) for p in RECORDED} == set(ApplyFailure)
 
 
+def test_every_recorded_error_names_its_source() -> None:
+    readme = (ERRORS / "README.md").read_text()
+    for path in RECORDED:
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{path.name}` |")), "")
+        assert "https://github.com/" in row, f"{path.name}: no source in tests/unit/data/gcp_errors/README.md"
+
+
+def test_provider_output_carries_no_error_codes() -> None:
+    # The provider prints messages; a fixture with a bare GCE code was made up.
+    for path in RECORDED:
+        assert "ZONE_RESOURCE_POOL_EXHAUSTED" not in path.read_text(), path.name
+
+
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
 def test_recorded_error_is_classified_by_its_file_name(path: Path) -> None:
     assert classify_apply_error(path.read_text()) is expected_for(path)
@@ -54,7 +74,11 @@ def test_recorded_error_is_classified_by_its_file_name(path: Path) -> None:
         ("Error: ZONE_RESOURCE_POOL_EXHAUSTED", True),
         ("Error: ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", True),
         ("Error: the zone does NOT have enough resources available to fulfill the request.", True),
-        ("Error: Resource pool exhausted", True),
+        (
+            "Error: A n1-standard-4 VM instance with 1 nvidia-tesla-t4 accelerator(s) is currently unavailable in the "
+            "us-central1-b zone.",
+            True,
+        ),  # fmt: skip
         ("Error: QUOTA_EXCEEDED", False),
         ("Error: Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in region us-central1.", False),
         ("Error: googleapi: Error 403: Quota exceeded for quota metric 'Queries', rateLimitExceeded", False),
@@ -66,34 +90,43 @@ def test_bare_messages(text: str, capacity: bool) -> None:
     assert is_zone_capacity_error(text) is capacity
 
 
+def test_a_rate_limit_is_not_a_quota_to_raise() -> None:
+    # "Quota exceeded for quota group 'ReadGroup'" is an API rate limit: stop, but not with
+    # the advice to request GPU quota.
+    assert classify_apply_error(recorded("other_rate_limit_read_requests.txt")) is ApplyFailure.OTHER
+
+
 def test_quota_wins_over_capacity_in_the_same_apply() -> None:
     assert classify_apply_error(recorded("quota_with_capacity.txt")) is ApplyFailure.QUOTA
 
 
 def test_capacity_plus_an_unrelated_error_is_not_capacity() -> None:
-    # Another zone would still hit the disabled API: stop instead of trying every zone.
-    assert classify_apply_error(recorded("other_capacity_plus_api_disabled.txt")) is ApplyFailure.OTHER
+    # Another zone would still hit the missing permission: stop instead of trying every zone.
+    assert classify_apply_error(recorded("other_capacity_plus_permission.txt")) is ApplyFailure.OTHER
 
 
-def test_warnings_are_not_errors() -> None:
-    blocks = error_blocks(recorded("capacity_stockout_two_hosts.txt"))
-    assert len(blocks) == 2
-    assert all(b.startswith("Error: ") for b in blocks)
+def test_the_three_part_provider_message_is_one_error() -> None:
+    blocks = error_blocks(recorded("capacity_t4_suggests_zones.txt"))
+    assert len(blocks) == 1
+    assert "Consider trying your request in the us-central1-a, us-central1-f zone(s)" in blocks[0]
+    assert blocks[0].rstrip().endswith('resource "google_compute_instance" "host" {')
+
+
+def test_suggested_zones_come_from_the_localized_message() -> None:
+    assert suggested_zones(recorded("capacity_t4_suggests_zones.txt")) == ["us-central1-a", "us-central1-f"]
+    # The message may be folded over lines (gcloud YAML), or name no zone at all.
+    folded = "Consider trying your request in the us-central1-b,\n      us-central1-a zone(s), which currently has"
+    assert suggested_zones(folded) == ["us-central1-b", "us-central1-a"]
+    assert suggested_zones(recorded("capacity_not_supported_in_zone.txt")) == []
+    assert suggested_zones(recorded("capacity_forseti_us_west1_c.txt")) == []
 
 
 def test_summary_is_the_telling_line() -> None:
-    summary = error_summary(recorded("quota_t4_gpus.txt"))
-    assert summary.startswith("Error: Error waiting for instance to create: Quota 'NVIDIA_T4_GPUS' exceeded")
-    assert "│" not in summary
+    summary = error_summary(recorded("quota_cpus_per_vm_family.txt"))
+    assert summary.startswith("Error: Error waiting for instance to create: Quota 'CPUS_PER_VM_FAMILY' exceeded")
+    assert "│" not in error_summary(recorded("capacity_t4_suggests_zones.txt"))
     assert len(error_summary("Error: " + "x" * 500, limit=50)) == 50
-
-
-def test_summary_prefers_the_json_message() -> None:
-    summary = error_summary(recorded("capacity_pool_exhausted_with_details.txt"))
-    assert summary == (
-        "The zone 'projects/my-dml-project/zones/us-east1-c' does not have enough resources available to fulfill "
-        "the request.  '(resource type:compute)'."
-    )
+    assert "timeout while waiting" in error_summary(recorded("timeout_instance_create.txt"))
 
 
 def fake_apply(results: dict[str, str]) -> tuple[Callable[[str], tuple[int, str]], list[str]]:
@@ -117,45 +150,82 @@ def test_first_zone_that_works_is_returned() -> None:
 
 def test_capacity_failure_moves_to_the_next_zone_and_says_why() -> None:
     apply, calls = fake_apply(
-        {"us-central1-a": "capacity_not_enough_resources.txt", "us-central1-b": "capacity_pool_exhausted_json.txt"}
+        {"us-central1-a": "capacity_two_hosts_one_created.txt", "us-central1-c": "capacity_forseti_us_west1_c.txt"}
     )
     messages: list[str] = []
-    zone = apply_with_zone_fallback(["us-central1-a", "us-central1-b", "us-central1-c"], apply, messages.append)
-    assert zone == "us-central1-c"
-    assert calls == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    zone = apply_with_zone_fallback(["us-central1-a", "us-central1-c", "us-central1-f"], apply, messages.append)
+    assert zone == "us-central1-f"
+    assert calls == ["us-central1-a", "us-central1-c", "us-central1-f"]
     failed_a = next(m for m in messages if "us-central1-a failed" in m)
     assert "does not have enough resources" in failed_a
-    assert failed_a.endswith("trying us-central1-b next")
+    assert failed_a.endswith("trying us-central1-c next")
+
+
+def test_the_zones_a_stockout_suggests_are_tried_first() -> None:
+    # GCE said us-central1-b is out and us-central1-a / -f have capacity: -f jumps ahead of
+    # -c, and -a (not listed, same region) is used as well.
+    apply, calls = fake_apply(
+        {"us-central1-b": "capacity_t4_suggests_zones.txt", "us-central1-a": "capacity_forseti_us_west1_c.txt"}
+    )
+    messages: list[str] = []
+    zone = apply_with_zone_fallback(["us-central1-b", "us-central1-c", "us-central1-f"], apply, messages.append)
+    assert calls == ["us-central1-b", "us-central1-a", "us-central1-f"]
+    assert zone == "us-central1-f"
+    assert "GCE suggests us-central1-a, us-central1-f" in "\n".join(messages)
+
+
+def test_suggested_zones_of_other_regions_are_not_used() -> None:
+    # Only regions of the listed zones have a subnet: a suggestion elsewhere is ignored.
+    apply, calls = fake_apply({"us-central1-b": "capacity_t4_suggests_zones.txt"})
+    assert apply_with_zone_fallback(["us-central1-b", "europe-west4-b"], apply, lambda _: None) == "us-central1-a"
+    apply, calls = fake_apply({"europe-west4-a": "capacity_t4_suggests_zones.txt"})
+    assert apply_with_zone_fallback(["europe-west4-a", "europe-west4-b"], apply, lambda _: None) == "europe-west4-b"
+    assert calls == ["europe-west4-a", "europe-west4-b"]
 
 
 def test_gpu_not_offered_in_zone_moves_on() -> None:
-    apply, calls = fake_apply({"us-central1-d": "not_in_zone_accelerator_type.txt"})
+    apply, calls = fake_apply({"us-central1-d": "not_in_zone_accelerator_not_found.txt"})
     assert apply_with_zone_fallback(["us-central1-d", "us-central1-a"], apply, lambda _: None) == "us-central1-a"
     assert calls == ["us-central1-d", "us-central1-a"]
 
 
-def test_all_zones_without_capacity_raise_naming_every_zone() -> None:
+def test_a_timed_out_create_is_cleaned_up_then_the_next_zone_is_tried() -> None:
+    apply, calls = fake_apply({"us-central1-c": "timeout_instance_create.txt"})
+    cleaned: list[tuple[str, ApplyFailure]] = []
+    zone = apply_with_zone_fallback(
+        ["us-central1-c", "us-central1-a"], apply, lambda _: None, after_failure=lambda a: cleaned.append(
+            (a.zone, a.failure)
+        )
+    )  # fmt: skip
+    assert zone == "us-central1-a"
+    assert cleaned == [("us-central1-c", ApplyFailure.TIMEOUT)]
+
+
+def test_all_zones_without_capacity_raise_naming_every_zone_and_what_is_billed() -> None:
     failures = {
-        "us-central1-a": "capacity_not_enough_resources.txt",
-        "europe-west4-b": "capacity_pool_exhausted_json.txt",
-        "us-east1-c": "capacity_pool_exhausted_with_details.txt",
+        "us-central1-a": "capacity_two_hosts_one_created.txt",
+        "europe-west4-b": "capacity_forseti_us_west1_c.txt",
+        "us-east1-c": "capacity_not_supported_in_zone.txt",
     }
     apply, calls = fake_apply(failures)
     messages: list[str] = []
     with pytest.raises(ZoneFallbackError) as caught:
-        apply_with_zone_fallback(list(failures), apply, messages.append)
+        apply_with_zone_fallback(
+            list(failures), apply, messages.append, still_billed=lambda: "Still running and billed: dml-gcp-a-1."
+        )
     assert calls == list(failures)
     text = str(caught.value)
     assert all(zone in text for zone in failures)
     assert "all 3 zone(s) tried failed" in text
+    assert "Still running and billed: dml-gcp-a-1." in text
     assert [a.zone for a in caught.value.attempts] == list(failures)
     assert messages[-1].endswith("no zones left to try")
     assert isinstance(caught.value, DisposableError)
 
 
-@pytest.mark.parametrize("recorded_name", ["quota_t4_gpus.txt", "quota_with_capacity.txt"])
+@pytest.mark.parametrize("recorded_name", ["quota_cpus_per_vm_family.txt", "quota_with_capacity.txt"])
 def test_quota_error_stops_without_trying_other_zones(recorded_name: str) -> None:
-    apply, calls = fake_apply({"us-central1-b": "capacity_not_enough_resources.txt", "us-central1-a": recorded_name})
+    apply, calls = fake_apply({"us-central1-b": "capacity_forseti_us_west1_c.txt", "us-central1-a": recorded_name})
     with pytest.raises(ZoneFallbackError) as caught:
         apply_with_zone_fallback(["us-central1-b", "us-central1-a", "us-central1-c"], apply, lambda _: None)
     assert calls == ["us-central1-b", "us-central1-a"]
@@ -163,15 +233,15 @@ def test_quota_error_stops_without_trying_other_zones(recorded_name: str) -> Non
     assert "failed in us-central1-a (quota error" in text
     assert "us-central1-b (zone capacity" in text
     assert "Not tried: us-central1-c" in text
-    assert "NVIDIA_T4_GPUS" in text and "request more quota" in caught.value.hint
+    assert "CPUS_PER_VM_FAMILY" in text and "request more quota" in caught.value.hint
 
 
 def test_other_error_stops_at_once() -> None:
-    apply, calls = fake_apply({"us-central1-a": "other_permission_denied.txt"})
+    apply, calls = fake_apply({"us-central1-a": "other_permission_zones_get.txt"})
     with pytest.raises(ZoneFallbackError, match=r"failed in us-central1-a \(other error") as caught:
         apply_with_zone_fallback(["us-central1-a", "us-central1-b"], apply, lambda _: None)
     assert calls == ["us-central1-a"]
-    assert "iam.serviceAccounts.create" in str(caught.value)
+    assert "compute.zones.get" in str(caught.value)
 
 
 @pytest.mark.parametrize("zones", [[], [""], ["us-central1-a", " "], ["us-central1-a", "us-central1-a"]])

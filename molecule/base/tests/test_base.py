@@ -2,7 +2,7 @@
 
 from tests.spec.test_host_spec import (  # noqa: F401  (collected here)
     test_apt_installs_only_from_the_package_store,
-    test_extra_ca_certificates_are_trusted,
+    test_extra_ca_certificates_are_exactly_the_environments,
     test_installed_packages_are_exactly_the_apt_lock,
     test_login_user_is_not_root_and_has_sudo,
     test_os_is_debian_12,

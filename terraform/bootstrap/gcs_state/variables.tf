@@ -52,3 +52,20 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "host_environments" {
+  description = "Environments whose GPU hosts get a service account dml-<environment>-vm@ (the gcp root's environment, the gcp_fleet root's environment)."
+  type        = list(string)
+  default     = ["gcp", "fleet"]
+
+  validation {
+    condition     = length(var.host_environments) > 0 && alltrue([for e in var.host_environments : can(regex("^[a-z][a-z0-9-]{1,21}$", e))])
+    error_message = "host_environments needs at least one name of 2-22 lowercase letters, digits or dashes (dml-<name>-vm must fit 30 characters)."
+  }
+}
+
+variable "deployers" {
+  description = "Who applies the environments and so must attach the hosts' accounts to instances (roles/iam.serviceAccountUser on those accounts only), e.g. [\"serviceAccount:dml-nightly@PROJECT.iam.gserviceaccount.com\", \"user:alice@example.com\"]."
+  type        = list(string)
+  default     = []
+}

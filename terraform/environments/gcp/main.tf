@@ -58,7 +58,29 @@ module "hosts" {
   groups             = var.groups
   labels             = var.labels
 
+  # Made once per project by terraform/bootstrap/gcs_state (module host_identity).
+  service_account_email = var.host_service_account_email
+
   depends_on = [module.firewall, google_os_login_ssh_public_key.ansible]
+}
+
+# The hosts' service account and its role bindings used to be created here, on every
+# nightly apply; they now belong to the bootstrap root. Forget them without deleting them
+# (the bootstrap root adopts the account: terraform/bootstrap/gcs_state/README.md).
+removed {
+  from = module.hosts.google_service_account.vm
+
+  lifecycle {
+    destroy = false
+  }
+}
+
+removed {
+  from = module.hosts.google_project_iam_member.vm
+
+  lifecycle {
+    destroy = false
+  }
 }
 
 module "contract" {

@@ -39,10 +39,11 @@ variable "subnets" {
 }
 
 variable "placements" {
-  description = "Zones and host counts, e.g. [{ zone = \"us-central1-a\", count = 1 }]. `invoke provision --env gcp` with zone fallback replaces this with one zone at a time."
+  description = "Zones and host counts, e.g. [{ zone = \"us-central1-a\", count = 1 }]; optional `numbers` names a zone's hosts explicitly. `invoke provision --env gcp --zones ...` (zone fallback) sets it: the hosts already running, plus the rest in the zone being tried."
   type = list(object({
-    zone  = string
-    count = number
+    zone    = string
+    count   = number
+    numbers = optional(list(number))
   }))
   default = [{ zone = "us-central1-a", count = 1 }]
 }
@@ -123,6 +124,11 @@ variable "allow_ssh_from_anywhere_i_understand_the_risk" {
   description = "Permit 0.0.0.0/0 in ssh_source_ranges. Leave false."
   type        = bool
   default     = false
+}
+
+variable "host_service_account_email" {
+  description = "Service account the hosts run as, made once per project by terraform/bootstrap/gcs_state: `terraform -chdir=terraform/bootstrap/gcs_state output -json host_service_account_emails` (key gcp), e.g. dml-gcp-vm@PROJECT.iam.gserviceaccount.com."
+  type        = string
 }
 
 variable "ssh_user" {

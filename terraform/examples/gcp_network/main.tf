@@ -3,7 +3,7 @@
 #
 #   terraform init && terraform apply -var project_id=my-dml-project
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0"
   required_providers {
     google = {
       source  = "hashicorp/google"

@@ -58,6 +58,15 @@ module "firewall" {
   target_tags = ["dml-example-inference"]
 }
 
+# In the environments this account comes from the bootstrap root; the example is
+# self-contained, so it makes its own (it needs IAM admin rights, like the bootstrap).
+module "identity" {
+  source = "../../modules/host_identity"
+
+  project_id = var.project_id
+  account_id = "dml-example-vm"
+}
+
 module "hosts" {
   source = "../../modules/gpu_vm"
 
@@ -68,6 +77,8 @@ module "hosts" {
   subnetworks  = module.network.subnetworks
   network_tags = ["dml-example-inference"]
   ssh_user     = var.ssh_user
+
+  service_account_email = module.identity.email
 }
 
 module "contract" {

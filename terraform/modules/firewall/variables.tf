@@ -9,7 +9,7 @@ variable "project_id" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of the rule names (<prefix>-allow-api, <prefix>-allow-ssh-iap)."
+  description = "Prefix of the rule names (<prefix>-allow-api, <prefix>-allow-ssh)."
   type        = string
 
   validation {
@@ -59,9 +59,20 @@ variable "api_source_ranges" {
     error_message = "Every api_source_ranges entry must be an IPv4 CIDR, e.g. 203.0.113.0/24."
   }
 
+  # The whole internet, however it is split: CIDR blocks are either disjoint or nested, so
+  # the union of a set is as large as the sum of the (distinct) blocks that no block with a
+  # shorter prefix contains; 2^32 addresses is all of IPv4 (["0.0.0.0/1", "128.0.0.0/1"]
+  # is 0.0.0.0/0 too). The inner loop runs over the raw list: n x n, not n x n x n.
   validation {
-    condition     = var.allow_api_from_anywhere_i_understand_the_risk || alltrue([for c in var.api_source_ranges : try(split("/", c)[1] != "0", true)])
-    error_message = "api_source_ranges contains 0.0.0.0/0 (the whole internet). Name the networks that need the API, or set allow_api_from_anywhere_i_understand_the_risk = true."
+    condition = var.allow_api_from_anywhere_i_understand_the_risk || try(sum(concat([0], [
+      for a in distinct([for c in var.api_source_ranges : "${cidrhost(c, 0)}/${split("/", c)[1]}"]) :
+      pow(2, 32 - tonumber(split("/", a)[1]))
+      if !anytrue([
+        for b in var.api_source_ranges :
+        tonumber(split("/", b)[1]) < tonumber(split("/", a)[1]) && cidrhost("${split("/", a)[0]}/${split("/", b)[1]}", 0) == cidrhost(b, 0)
+      ])
+    ])) < 4294967296, true)
+    error_message = "api_source_ranges covers 0.0.0.0/0, the whole internet (one /0, or ranges that together cover it such as 0.0.0.0/1 + 128.0.0.0/1). Name the networks that need the API, or set allow_api_from_anywhere_i_understand_the_risk = true."
   }
 }
 
@@ -81,9 +92,20 @@ variable "ssh_source_ranges" {
     error_message = "ssh_source_ranges needs at least one entry; every entry must be an IPv4 CIDR, e.g. 35.235.240.0/20."
   }
 
+  # The whole internet, however it is split: CIDR blocks are either disjoint or nested, so
+  # the union of a set is as large as the sum of the (distinct) blocks that no block with a
+  # shorter prefix contains; 2^32 addresses is all of IPv4 (["0.0.0.0/1", "128.0.0.0/1"]
+  # is 0.0.0.0/0 too). The inner loop runs over the raw list: n x n, not n x n x n.
   validation {
-    condition     = var.allow_ssh_from_anywhere_i_understand_the_risk || alltrue([for c in var.ssh_source_ranges : try(split("/", c)[1] != "0", true)])
-    error_message = "ssh_source_ranges contains 0.0.0.0/0 (SSH open to the whole internet). Use IAP (35.235.240.0/20) or name your networks, or set allow_ssh_from_anywhere_i_understand_the_risk = true."
+    condition = var.allow_ssh_from_anywhere_i_understand_the_risk || try(sum(concat([0], [
+      for a in distinct([for c in var.ssh_source_ranges : "${cidrhost(c, 0)}/${split("/", c)[1]}"]) :
+      pow(2, 32 - tonumber(split("/", a)[1]))
+      if !anytrue([
+        for b in var.ssh_source_ranges :
+        tonumber(split("/", b)[1]) < tonumber(split("/", a)[1]) && cidrhost("${split("/", a)[0]}/${split("/", b)[1]}", 0) == cidrhost(b, 0)
+      ])
+    ])) < 4294967296, true)
+    error_message = "ssh_source_ranges covers 0.0.0.0/0, SSH open to the whole internet (one /0, or ranges that together cover it such as 0.0.0.0/1 + 128.0.0.0/1). Use IAP (35.235.240.0/20) or name your networks, or set allow_ssh_from_anywhere_i_understand_the_risk = true."
   }
 }
 

@@ -1,12 +1,16 @@
-# N GPU hosts spread over zones (`placements`), Debian 12, a dedicated least-privilege
-# service account, OS Login, Shielded VM (vTPM + integrity monitoring; Secure Boot off
-# by default: see README), no public IP unless asked for.
+# N GPU hosts spread over zones (`placements`), Debian 12, running as a service account
+# made once per project (terraform/bootstrap/gcs_state, module host_identity), OS Login,
+# Shielded VM (vTPM + integrity monitoring; Secure Boot off by default: see README), no
+# public IP unless asked for.
 locals {
   # Host key = instance name = inventory name: <prefix>-<zone>-<n>, in placement order.
+  # n is 1..count, or the placement's explicit `numbers` (the zone fallback keeps the
+  # hosts that already run, e.g. only host 2 of a zone whose host 1 hit a stockout).
+  placement_numbers = [for p in var.placements : p.numbers == null ? range(1, p.count + 1) : p.numbers]
   host_list = flatten([
-    for p in var.placements : [
-      for i in range(p.count) : {
-        name   = "${var.name_prefix}-${p.zone}-${i + 1}"
+    for i, p in var.placements : [
+      for n in local.placement_numbers[i] : {
+        name   = "${var.name_prefix}-${p.zone}-${n}"
         zone   = p.zone
         region = regex("^(.+)-[a-z]$", p.zone)[0]
       }
@@ -20,29 +24,19 @@ locals {
   # (it restarts automatically). Forced here, never a variable.
   on_host_maintenance = var.gpu_count > 0 ? "TERMINATE" : "MIGRATE"
 
-  labels = merge(var.labels, {
+  # Labels that identify a host for its whole life (the janitor selects by them). Only
+  # these go on the boot disk: on google provider 6.x a change of
+  # boot_disk.initialize_params.labels replaces the instance (README, "Labels").
+  identity_labels = {
     environment = var.environment
     managed-by  = "terraform"
     app         = "disposable-ml"
-  })
+  }
+  # Everything, including the caller's `labels`, goes on the instance (updated in place).
+  labels = merge(var.labels, local.identity_labels)
 
   # Without OS Login the key goes into instance metadata (never project-wide: blocked).
   ssh_keys = var.enable_oslogin || var.ssh_public_key == "" ? "" : "${var.ssh_user}:${trimspace(var.ssh_public_key)}"
-}
-
-resource "google_service_account" "vm" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-vm"
-  display_name = "disposable-ml ${var.environment} inference hosts"
-  description  = "Runs the ${var.environment} GPU hosts: writes logs and metrics, nothing else (managed by Terraform)."
-}
-
-resource "google_project_iam_member" "vm" {
-  for_each = toset(var.service_account_roles)
-
-  project = var.project_id
-  role    = each.value
-  member  = "serviceAccount:${google_service_account.vm.email}"
 }
 
 # The "created" label: stamped once per host and kept in state, so it never causes a diff.
@@ -73,6 +67,9 @@ resource "google_compute_instance" "host" {
     block-project-ssh-keys = "TRUE"
     serial-port-enable     = "FALSE"
     ssh-keys               = local.ssh_keys
+    # The guest agent publishes the host keys here; the controller reads them through the
+    # API (disposable/hosts/hostkeys.py), never trusting a key on first contact.
+    enable-guest-attributes = "TRUE"
   }
 
   can_ip_forward            = false
@@ -83,10 +80,11 @@ resource "google_compute_instance" "host" {
     auto_delete = true
 
     initialize_params {
-      image  = local.image
-      size   = var.boot_disk_size_gb
-      type   = var.boot_disk_type
-      labels = merge(local.labels, { created = formatdate("YYYYMMDD-hhmmss", time_static.created[each.key].rfc3339) })
+      image = local.image
+      size  = var.boot_disk_size_gb
+      type  = var.boot_disk_type
+      # Identity labels only, never var.labels: see locals.
+      labels = merge(local.identity_labels, { created = formatdate("YYYYMMDD-hhmmss", time_static.created[each.key].rfc3339) })
     }
   }
 
@@ -123,7 +121,7 @@ resource "google_compute_instance" "host" {
   }
 
   service_account {
-    email  = google_service_account.vm.email
+    email  = var.service_account_email
     scopes = var.service_account_scopes
   }
 
@@ -138,6 +136,4 @@ resource "google_compute_instance" "host" {
       error_message = "NVIDIA T4 GPUs attach only to N1 machine types (e.g. n1-standard-4), not ${var.machine_type}."
     }
   }
-
-  depends_on = [google_project_iam_member.vm]
 }

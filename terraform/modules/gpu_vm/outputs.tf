@@ -29,8 +29,8 @@ output "instances" {
 }
 
 output "service_account_email" {
-  description = "Email of the hosts' dedicated service account."
-  value       = google_service_account.vm.email
+  description = "Email of the service account the hosts run as (an input: made once per project by the bootstrap root)."
+  value       = var.service_account_email
 }
 
 output "network_tags" {

@@ -19,7 +19,7 @@ variable "environment" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of host names (<prefix>-<zone>-<n>) and of the service account (<prefix>-vm)."
+  description = "Prefix of host names (<prefix>-<zone>-<n>)."
   type        = string
 
   validation {
@@ -29,15 +29,16 @@ variable "name_prefix" {
 }
 
 variable "placements" {
-  description = "Where the hosts run: one entry per zone with its host count, e.g. [{ zone = \"us-central1-a\", count = 1 }]. Add entries (zones of other regions too) to scale out; every zone's region needs a subnet in `subnetworks`."
+  description = "Where the hosts run: one entry per zone with its host count, e.g. [{ zone = \"us-central1-a\", count = 1 }]. Add entries (zones of other regions too) to scale out; every zone's region needs a subnet in `subnetworks`. Optional `numbers` names the hosts of a zone explicitly (host <prefix>-<zone>-<n> for each n; length must equal count): the zone fallback uses it to keep hosts that already run."
   type = list(object({
-    zone  = string
-    count = number
+    zone    = string
+    count   = number
+    numbers = optional(list(number))
   }))
 
   validation {
     condition     = length(var.placements) >= 1 && length(var.placements) <= 30
-    error_message = "placements needs 1 to 30 entries (e.g. 10 regions x 3 zones)."
+    error_message = "placements is empty or too long: it needs 1 to 30 entries (e.g. [{ zone = \"us-central1-a\", count = 1 }]; 10 regions x 3 zones at most)."
   }
 
   validation {
@@ -56,8 +57,29 @@ variable "placements" {
   }
 
   validation {
-    condition     = sum([for p in var.placements : p.count]) >= 1
-    error_message = "placements must create at least one host."
+    condition = alltrue([
+      for p in var.placements : p.numbers == null || try(
+        length(p.numbers) == p.count && length(distinct(p.numbers)) == length(p.numbers) &&
+        alltrue([for n in p.numbers : n >= 1 && n <= 99 && floor(n) == n]),
+      false)
+    ])
+    error_message = "A placement's numbers must be distinct whole numbers from 1 to 99, as many as its count."
+  }
+
+  # sum() of an empty list is an error, not false: start from 0, and leave the empty list
+  # to the first validation, so it gets that message alone (not "Invalid function argument").
+  validation {
+    condition     = length(var.placements) == 0 || sum(concat([0], [for p in var.placements : p.count])) >= 1
+    error_message = "placements must create at least one host (every count is 0)."
+  }
+
+  # GCE names are at most 63 characters: <name_prefix>-<zone>-<n>.
+  validation {
+    condition = alltrue([
+      for p in var.placements :
+      length("${var.name_prefix}-${p.zone}-${max(concat([p.count], p.numbers == null ? [] : p.numbers)...)}") <= 63
+    ])
+    error_message = "A host name <name_prefix>-<zone>-<n> would be longer than GCE's 63 characters: shorten name_prefix."
   }
 }
 
@@ -220,7 +242,7 @@ variable "groups" {
 }
 
 variable "labels" {
-  description = "Extra labels for every host and disk (environment, managed-by, app and created are always set)."
+  description = "Extra labels for every host (environment, managed-by, app and created are always set). They go on the instance only, not on its boot disk: see README, Labels."
   type        = map(string)
   default     = {}
 
@@ -232,14 +254,13 @@ variable "labels" {
   }
 }
 
-variable "service_account_roles" {
-  description = "Project roles of the hosts' dedicated service account (least privilege: write logs and metrics)."
-  type        = list(string)
-  default     = ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
+variable "service_account_email" {
+  description = "Email of the service account the hosts run as, created once per project by terraform/bootstrap/gcs_state (output host_service_account_emails): least privilege (logWriter + metricWriter), never the default compute account."
+  type        = string
 
   validation {
-    condition     = alltrue([for r in var.service_account_roles : startswith(r, "roles/") && !contains(["roles/owner", "roles/editor"], r) && !endswith(r, ".admin")])
-    error_message = "service_account_roles must be roles/... and must not be owner, editor or an *.admin role."
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$", var.service_account_email))
+    error_message = "service_account_email must be a user-managed service account (<name>@<project>.iam.gserviceaccount.com), e.g. the bootstrap root's dml-gcp-vm@...; the default compute account is refused."
   }
 }
 

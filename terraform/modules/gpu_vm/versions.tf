@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5.0"
+  # >= 1.9: validations refer to other variables (GCE's 63-character names).
+  required_version = ">= 1.9.0"
 
   required_providers {
     google = {

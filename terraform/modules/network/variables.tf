@@ -16,6 +16,12 @@ variable "name" {
     condition     = can(regex("^[a-z][a-z0-9-]{0,39}[a-z0-9]$", var.name))
     error_message = "name must be 2-41 lowercase letters, digits or dashes, starting with a letter and not ending with a dash."
   }
+
+  # Subnets, routers and NATs are <name>-<region>; GCE names are at most 63 characters.
+  validation {
+    condition     = alltrue([for region in keys(var.subnets) : length("${var.name}-${region}") <= 63])
+    error_message = "<name>-<region> (the subnet, router and NAT names) would be longer than GCE's 63 characters for some region in subnets: shorten name."
+  }
 }
 
 variable "subnets" {
@@ -43,6 +49,18 @@ variable "subnets" {
   validation {
     condition     = length(distinct(values(var.subnets))) == length(var.subnets)
     error_message = "Two regions cannot share the same subnet CIDR."
+  }
+
+  # Two CIDR blocks overlap exactly when one contains the other: b contains a when b's
+  # prefix is not longer and a's network address, cut to b's prefix, is b's address.
+  validation {
+    condition = try(!anytrue([
+      for a in values(var.subnets) : anytrue([
+        for b in values(var.subnets) :
+        a != b && tonumber(split("/", b)[1]) <= tonumber(split("/", a)[1]) && cidrhost("${split("/", a)[0]}/${split("/", b)[1]}", 0) == split("/", b)[0]
+      ])
+    ]), true)
+    error_message = "Subnet CIDRs must not overlap (one region's range contains another's, e.g. 10.60.0.0/16 and 10.60.4.0/22): give every region its own range."
   }
 }
 

@@ -1,0 +1,63 @@
+"""Audit a virtualenv against its lock and its packages' RECORD files (python_runtime role).
+
+    venv/bin/python venv_audit.py LOCK_FILE   ->  JSON on stdout:
+    {"extra": [dist names not in the lock], "damaged": [dists with an edited or missing file],
+     "unrecorded": [files in site-packages that no package installed]}
+Standard library only; bytecode (__pycache__, *.pyc) is ignored.
+"""
+
+import base64
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import sys
+import sysconfig
+
+SKIP_SUFFIXES = (".pyc",)
+ALWAYS = {"pip", "setuptools", "wheel"}
+
+
+def normalise(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked(path):
+    with open(path) as handle:
+        return {normalise(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", handle.read(), re.MULTILINE)}
+
+
+def file_sha256(path):
+    with open(path, "rb") as handle:
+        return base64.urlsafe_b64encode(hashlib.sha256(handle.read()).digest()).rstrip(b"=").decode()
+
+
+def main():
+    site = sysconfig.get_paths()["purelib"]
+    wanted = locked(sys.argv[1])
+    extra, damaged, recorded = [], [], set()
+    for dist in importlib.metadata.distributions(path=[site]):
+        name = normalise(dist.metadata["Name"])
+        if name not in wanted and name not in ALWAYS:
+            extra.append(name)
+        for entry in dist.files or []:
+            path = os.path.normpath(os.path.join(site, str(entry)))
+            recorded.add(path)
+            if entry.hash is None or entry.hash.mode != "sha256" or str(entry).endswith(SKIP_SUFFIXES):
+                continue
+            if not os.path.exists(path) or file_sha256(path) != entry.hash.value:
+                damaged.append(name)
+                break
+    unrecorded = []
+    for dirpath, dirnames, filenames in os.walk(site):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        unrecorded += [
+            os.path.join(dirpath, f)
+            for f in filenames
+            if os.path.normpath(os.path.join(dirpath, f)) not in recorded and not f.endswith(SKIP_SUFFIXES)
+        ]
+    json.dump({"extra": sorted(extra), "damaged": sorted(set(damaged)), "unrecorded": sorted(unrecorded)}, sys.stdout)
+
+
+main()
