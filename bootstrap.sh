@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(lxd lxd-client nftables dnsmasq-base btrfs-progs debootstrap openssh-client python3-venv ca-certificates gzip tar
-  aptly gnupg python3-apt)
+  aptly gnupg python3-apt redis-server)
 VENV=.venv
 STAMP=$VENV/.requirements.sha256
 
@@ -38,6 +38,12 @@ install_apt_packages() {
     log "apt: installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # redis-server is here for its binary: the service's tests start their own on a free
+    # loopback port. The package's own daemon is not wanted on the controller.
+    if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -d /run/systemd/system ]; then
+      systemctl disable --now redis-server >/dev/null 2>&1 || true
+      log "apt: redis-server's own daemon disabled (the tests start their own)"
+    fi
   else
     log "apt: all packages present"
   fi

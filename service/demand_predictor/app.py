@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,22 +14,25 @@ from typing import Any
 
 import numpy as np
 import torch
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from pydantic import ValidationError
 from starlette.routing import Route
 
-from demand_predictor import __version__
+from demand_predictor import __version__, modelstore
 from demand_predictor.admission import AdmissionController, Rejection
-from demand_predictor.batching import DeadlineExceeded, WorkItem
-from demand_predictor.config import Settings
+from demand_predictor.batching import DeadlineExceeded, WorkerStopped, WorkItem
+from demand_predictor.config import Settings, _identifier
+from demand_predictor.feature_store import FeatureRequest, FeatureStoreUnavailable
 from demand_predictor.features import MAX_ZONE_DISTANCE_KM
 from demand_predictor.looplag import LoopLagMonitor
 from demand_predictor.metrics import Metrics
 from demand_predictor.middleware import RequestContextMiddleware, RequestRecorder, Scope
-from demand_predictor.runtime import Phase, Runtime
+from demand_predictor.runtime import LoadFailed, Phase, Runtime, Serving
 from demand_predictor.schemas import (
     error_list,
     fast_columns,
+    missing_feature_errors,
+    missing_features,
     model_errors,
     request_adapter,
     to_columns,
@@ -132,7 +136,12 @@ class PredictEndpoint:
     in-flight limit (429, before the body is read), body size (413), validation (422),
     queue depth and predicted wait (429), then the inference queue, where a request
     still waiting past its deadline (arrival + latency budget) is refused with 429
-    instead of being computed late.
+    instead of being computed late. Rows that left weather or recent rides out go
+    through the feature fetcher first (feature_store.py): 503 at once while the store is
+    down, 422 when no store is configured.
+
+    The model version is read once, before anything else, and the request is served by
+    it to the end (a hot swap meanwhile does not change it, see runtime.py).
     """
 
     def __init__(
@@ -150,7 +159,6 @@ class PredictEndpoint:
         self.loop_lag = loop_lag
         self.adapter = request_adapter(settings.max_rows)
         self._rejections: dict[str, Any] = {}  # cached counter children
-        self._encoder: tuple[Any, str, str] | None = None  # (manifest, head, row format)
 
     def count(self, reason: str) -> None:
         """Count a refusal in dp_rejections_total{reason}."""
@@ -200,27 +208,41 @@ class PredictEndpoint:
         body = error_bytes("invalid_request", "request failed validation", details)
         await send_json_bytes(send, 422, body)
 
-    def _encode(self, manifest: Any, rides: np.ndarray) -> bytes:
+    @staticmethod
+    def _encode(serving: Serving, rides: np.ndarray, stale: np.ndarray | None = None) -> bytes:
         """The 200 body; byte for byte what json.dumps(separators=(",", ":")) gives."""
-        if self._encoder is None or self._encoder[0] is not manifest:
+        encoder = serving.encoder
+        if encoder is None:
+            manifest = serving.manifest
             version = json.dumps(manifest.version)
             head = (
                 f'{{"model":{json.dumps(manifest.name)},"model_version":{version},'
                 '"interval":"90% (5th to 95th percentile)",'
                 '"unit":"rides in the zone in the next 15 minutes","predictions":['
             )
-            row = '{"demand":%r,"lower":%r,"upper":%r,"model_version":' + version + "}"
-            self._encoder = (manifest, head, row)
-        _, head, row = self._encoder
-        rows = ",".join(
-            row % (round(demand, 3), round(lower, 3), round(upper, 3))
-            for lower, demand, upper in rides.tolist()
-        )
+            row = '{"demand":%r,"lower":%r,"upper":%r,"stale":%s,"model_version":' + version + "}"
+            encoder = serving.encoder = (head, row)
+        head, row = encoder
+        if stale is None:
+            rows = ",".join(
+                row % (round(demand, 3), round(lower, 3), round(upper, 3), "false")
+                for lower, demand, upper in rides.tolist()
+            )
+        else:
+            rows = ",".join(
+                row % (round(demand, 3), round(lower, 3), round(upper, 3), flag)
+                for (lower, demand, upper), flag in zip(
+                    rides.tolist(),
+                    np.where(stale, "true", "false").tolist(),
+                    strict=True,
+                )
+            )
         return (head + rows + "]}").encode()
 
     async def __call__(
         self, scope: Scope, receive: Any, send: Any, started: float | None = None
     ) -> None:
+        serving = self.runtime.serving  # the version this request runs on, to the end
         refusal = self.precheck()
         if refusal is not None:
             await self._refuse(send, refusal)
@@ -229,12 +251,20 @@ class PredictEndpoint:
         runtime.inflight += 1
         self.metrics.inflight.inc()
         try:
-            await self._predict(scope, receive, send, started or time.perf_counter())
+            assert serving is not None  # ready implies loaded
+            await self._predict(scope, receive, send, started or time.perf_counter(), serving)
         finally:
             runtime.inflight -= 1
             self.metrics.inflight.dec()
 
-    async def _predict(self, scope: Scope, receive: Any, send: Any, started: float) -> None:
+    def _store_unavailable(self, exc: Exception, retry_after_s: int) -> Refusal:
+        body = error_bytes("feature_store_unavailable", str(exc))
+        retry = str(retry_after_s).encode("ascii")
+        return Refusal(503, "feature_store_unavailable", body, [(b"retry-after", retry)])
+
+    async def _predict(
+        self, scope: Scope, receive: Any, send: Any, started: float, serving: Serving
+    ) -> None:
         settings = self.settings
         try:
             body = await read_body_limited(scope, receive, settings.max_body_bytes)
@@ -247,10 +277,9 @@ class PredictEndpoint:
             return
         except ClientGone:
             return
-        manifest = self.runtime.manifest
         worker = self.runtime.worker
-        assert manifest is not None and worker is not None  # ready implies loaded
-        spec = manifest.features
+        assert worker is not None  # ready implies loaded
+        spec = serving.manifest.features
         fast = fast_columns(body, settings.max_rows, spec.n_zones)
         if fast is not None:
             columns, by_point = fast
@@ -266,6 +295,17 @@ class PredictEndpoint:
         if errors:
             await self._invalid(send, errors)
             return
+        need_rides, need_weather = missing_features(columns)
+        fetcher = None
+        if need_rides.any() or need_weather.any():
+            fetcher = self.runtime.fetcher
+            if fetcher is None:
+                await self._invalid(send, missing_feature_errors(columns))
+                return
+            if not fetcher.up:
+                refusal = self._store_unavailable(fetcher.unavailable(), fetcher.retry_after_s)
+                await self._refuse(send, refusal)
+                return
         pending = worker.pending_rows
         rejection = self.admission.check_queue(
             len(columns), pending, worker.predicted_wait(pending)
@@ -276,8 +316,17 @@ class PredictEndpoint:
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         deadline = started + settings.latency_budget_s
+        item = WorkItem(columns, loop, future, deadline=deadline, predict=serving.predict)
+        request = None
         try:
-            worker.submit(WorkItem(columns, loop, future, deadline=deadline))
+            if fetcher is None:
+                worker.submit(item)
+            else:
+                request = FeatureRequest(item, spec, need_rides, need_weather)
+                fetcher.submit(request)
+        except FeatureStoreUnavailable as exc:
+            await self._refuse(send, self._store_unavailable(exc, exc.retry_after_s))
+            return
         except RuntimeError:  # the worker stopped: draining
             await self._refuse(send, self._unavailable())
             return
@@ -288,12 +337,19 @@ class PredictEndpoint:
             detail = f"not started within the {budget_ms:.0f} ms latency budget ({exc})"
             await self._refuse(send, self._too_many(Rejection("latency_budget", detail, 1)))
             return
+        except FeatureStoreUnavailable as exc:
+            await self._refuse(send, self._store_unavailable(exc, exc.retry_after_s))
+            return
+        except WorkerStopped:
+            await self._refuse(send, self._unavailable())
+            return
         except Exception as exc:  # noqa: BLE001 - reported to the client
             log.error("inference failed: %s", exc)
             body = error_bytes("inference_failed", "the model failed on this batch")
             await send_json_bytes(send, 500, body)
             return
-        await send_json_bytes(send, 200, self._encode(manifest, rides))
+        stale = None if request is None else request.stale
+        await send_json_bytes(send, 200, self._encode(serving, rides, stale))
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -341,13 +397,58 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     # 405 for other methods and lists the path.
     app.router.routes.append(Route("/v1/predict", predict, methods=["POST"]))
 
+    def versions_view(active: str) -> dict[str, Any]:
+        """Blocking (disk, and the remote store's index): run on a thread."""
+        found: dict[str, dict[str, Any]] = {}
+        store_error = ""
+        if settings.versioned:
+            for entry in modelstore.local_versions(settings.model_dir, settings.model_name):
+                found[entry["version"]] = {"version": entry["version"], "sha256": entry["sha256"]}
+                found[entry["version"]]["local"] = True
+        if settings.model_store_url:
+            try:
+                index = modelstore.read_index(
+                    settings.model_store_url, settings.model_name, timeout_s=2.0
+                )
+            except modelstore.StoreError as exc:
+                store_error = str(exc)
+            else:
+                for entry in index["versions"]:
+                    row = found.setdefault(
+                        entry["version"], {"version": entry["version"], "sha256": entry["sha256"]}
+                    )
+                    row["in_store"] = True
+                    row["created"] = entry.get("created")
+        loading = runtime.loading_version
+        rows = []
+        for version in sorted(found):
+            row = found[version]
+            row.setdefault("local", False)
+            row["in_store"] = row.get("in_store", False)
+            row["state"] = (
+                "active" if version == active else "loading" if version == loading else "available"
+            )
+            rows.append(row)
+        view: dict[str, Any] = {
+            "active_version": active,
+            "loaded": [active],
+            "loading": loading or None,
+            "versions": rows,
+            "last_load": runtime.last_load,
+            "model_store": settings.model_store_url or None,
+        }
+        if store_error:
+            view["model_store_error"] = store_error
+        return view
+
     @app.get("/v1/models/{name}")
     async def model_metadata(name: str) -> Response:
-        manifest = runtime.manifest
-        if manifest is None:
+        serving = runtime.serving
+        if serving is None:
             if runtime.phase is Phase.LOADING:
                 return unavailable()
             return error_response(404, "model_not_found", f"no model named {name!r} is loaded")
+        manifest = serving.manifest
         if name != manifest.name:
             return error_response(
                 404,
@@ -355,11 +456,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                 f"no model named {name!r}; this service serves {manifest.name!r}",
             )
         raw = manifest.raw
+        versions = await asyncio.to_thread(versions_view, manifest.version)
         return json_response(
             200,
             {
                 "name": manifest.name,
                 "version": manifest.version,
+                **versions,
                 "ready": runtime.ready,
                 "weights": raw["weights"],
                 "architecture": raw["architecture"],
@@ -377,10 +480,85 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             },
         )
 
+    def is_admin(scope: Scope) -> bool:
+        """True for a request that came over the admin unix socket (server.py). uvicorn
+        gives unix-socket connections a server address without a port; TCP always has
+        one, and the admin socket is the only unix socket this service listens on."""
+        server = scope.get("server")
+        return bool(settings.admin_socket) and (
+            isinstance(server, tuple | list) and len(server) == 2 and server[1] is None
+        )
+
+    check_version = _identifier(allow_empty=False)
+
+    @app.post("/v1/models/{name}/versions/{version}:load")
+    async def load_model_version(name: str, version: str, request: Request) -> Response:
+        if not is_admin(request.scope):
+            metrics.rejections.labels("forbidden").inc()
+            return error_response(
+                403,
+                "forbidden",
+                "admin endpoints answer only on the admin unix socket (DP_ADMIN_SOCKET)",
+            )
+        if name != settings.model_name:
+            return error_response(
+                404,
+                "model_not_found",
+                f"no model named {name!r}; this service serves {settings.model_name!r}",
+            )
+        try:
+            version = check_version(version)
+        except ValueError as exc:
+            return error_response(
+                422,
+                "invalid_request",
+                f"version {exc}",
+                [{"type": "value_error", "loc": ["path", "version"], "msg": str(exc)}],
+            )
+        try:
+            outcome = await asyncio.to_thread(runtime.load_version, version, "api")
+        except LoadFailed as exc:
+            serving = runtime.serving
+            code = "load_in_progress" if exc.reason == "busy" else "model_load_failed"
+            payload: dict[str, Any] = {
+                "error": code,
+                "message": str(exc),
+                "reason": exc.reason,
+                "version": version,
+                "active_version": serving.version if serving else None,
+            }
+            headers = {"Retry-After": "1"} if exc.status in (409, 503) else None
+            return json_response(exc.status, payload, headers)
+        return json_response(
+            200,
+            {
+                "name": name,
+                "result": outcome.result,
+                "active_version": outcome.version,
+                "previous_version": outcome.previous,
+                "sha256": outcome.sha256,
+                "swap_s": round(outcome.duration_s, 3),
+            },
+        )
+
     async def live() -> Response:
         return json_response(200, {"status": "alive"})
 
+    def held() -> str:
+        """Why readiness is withheld while the service still serves: a shutdown announced
+        (SIGTERM with drain_serve_s) or the operator's not-ready file."""
+        if runtime.readiness_hold:
+            return runtime.readiness_hold
+        if settings.not_ready_file and os.path.exists(settings.not_ready_file):
+            return f"taken out of rotation: {settings.not_ready_file} exists"
+        return ""
+
     async def ready() -> Response:
+        hold = held()
+        if hold and runtime.ready:
+            return json_response(
+                503, {"status": "not_ready", "phase": "ready", "reason": hold}, {"Retry-After": "1"}
+            )
         if runtime.ready and runtime.manifest is not None:
             manifest = runtime.manifest
             return json_response(

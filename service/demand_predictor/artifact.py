@@ -174,6 +174,36 @@ def sha256_file(path: Path) -> tuple[str, int, tuple[int, ...]]:
     return digest.hexdigest(), before[2], before
 
 
+class _Tee:
+    """A readable stream that copies what is read from ``source`` to ``sink``: lets the
+    streaming hash below hash a download while it is written to disk."""
+
+    def __init__(self, source: Any, sink: Any, max_bytes: int | None) -> None:
+        self.source, self.sink, self.max_bytes, self.size = source, sink, max_bytes, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.source.readinto(buffer)
+        if n:
+            self.size += n
+            if self.max_bytes is not None and self.size > self.max_bytes:
+                raise ArtifactError(f"stream exceeds the expected {self.max_bytes} bytes")
+            if self.sink is not None:
+                self.sink.write(memoryview(buffer)[:n])
+        return n or 0
+
+
+def sha256_stream(source: Any, sink: Any = None, max_bytes: int | None = None) -> tuple[str, int]:
+    """(sha256, size) of a binary stream (anything with ``readinto``), hashed in the same
+    fixed-size chunks as the weights check, optionally copied to ``sink`` on the way;
+    nothing is kept in memory. Refuses streams longer than ``max_bytes``."""
+    tee = _Tee(source, sink, max_bytes)
+    digest = hashlib.file_digest(tee, "sha256")  # type: ignore[arg-type]
+    return digest.hexdigest(), tee.size
+
+
 def verify_weights(
     path: Path, expected_sha256: str, expected_from: str, pinned_sha256: str = ""
 ) -> VerifiedWeights:

@@ -12,6 +12,12 @@ futures of that batch, and the loop continues.
 A request may carry a deadline (arrival + latency budget). One still queued past its
 deadline is not computed: its future gets ``DeadlineExceeded`` (the service answers
 429), so an overloaded worker spends its time on requests that can still be on time.
+
+A request may also carry its own ``predict`` (the model version it started with, see
+runtime.py): a batch only joins requests of one version, so during a hot swap requests
+that started on the old version finish on it while new ones run on the new one.
+``batch_lock`` is held while a batch runs; a loader that must have the device to
+itself for a moment (a CUDA graph capture) takes it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,13 @@ class DeadlineExceeded(Exception):
         self.waited_s = waited_s
 
 
+class WorkerStopped(RuntimeError):
+    """The inference worker is stopping (the service drains): nothing new is accepted."""
+
+
+Predict = Callable[[RawColumns], np.ndarray]
+
+
 @dataclass
 class WorkItem:
     columns: RawColumns
@@ -48,6 +61,7 @@ class WorkItem:
     future: asyncio.Future[np.ndarray]
     enqueued_at: float = field(default_factory=time.perf_counter)
     deadline: float | None = None  # time.perf_counter() value; None: no deadline
+    predict: Predict | None = None  # the model version to run on; None: the worker's
 
     @property
     def rows(self) -> int:
@@ -65,10 +79,22 @@ def _deliver(results: list[tuple[asyncio.Future[np.ndarray], np.ndarray | BaseEx
             future.set_result(outcome)
 
 
+def deliver(items: list[WorkItem], outcomes: list[np.ndarray | BaseException]) -> None:
+    """From any thread: resolve each item's future on its own event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for item, outcome in zip(items, outcomes, strict=True):
+        by_loop.setdefault(item.loop, []).append((item.future, outcome))
+    for loop, results in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, results)
+        except RuntimeError:  # loop closed: nobody is waiting any more
+            pass
+
+
 class BatchingWorker:
     def __init__(
         self,
-        predict: Callable[[RawColumns], np.ndarray],
+        predict: Predict,
         max_batch: int,
         metrics: Metrics,
         torch_threads: int,
@@ -87,6 +113,7 @@ class BatchingWorker:
         self.batch_seconds = dict(sorted(initial_batch_seconds.items()))
         self._buckets = tuple(self.batch_seconds)
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
+        self.batch_lock = threading.Lock()
 
     # -- called from the event loop -------------------------------------------------
     def start(self) -> None:
@@ -122,7 +149,7 @@ class BatchingWorker:
     def submit(self, item: WorkItem) -> None:
         with self._cond:
             if self._stopping:
-                raise RuntimeError("inference worker is stopped")
+                raise WorkerStopped("inference worker is stopped")
             self._items.append(item)
             self._queued_rows += item.rows
             self._metrics.queue_depth.set(self._queued_rows)
@@ -151,15 +178,22 @@ class BatchingWorker:
             late: list[WorkItem] = []
             rows = 0
             late_rows = 0
+            model: Predict | None = None
             while items:
                 item = items[0]
                 if item.deadline is not None and now > item.deadline:
                     late.append(items.popleft())
                     late_rows += item.rows
-                elif not batch or rows + item.rows <= self._max_batch:
+                elif not batch:
                     batch.append(items.popleft())
                     rows += item.rows
-                else:
+                    model = item.predict
+                elif rows + item.rows <= self._max_batch and (
+                    item.predict is model or item.predict == model
+                ):
+                    batch.append(items.popleft())
+                    rows += item.rows
+                else:  # full, or the next request runs on another model version
                     break
             self._queued_rows -= rows + late_rows
             self._running_rows = rows
@@ -195,14 +229,7 @@ class BatchingWorker:
         self._deliver(late, outcomes)
 
     def _deliver(self, items: list[WorkItem], outcomes: list[np.ndarray | BaseException]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for item, outcome in zip(items, outcomes, strict=True):
-            by_loop.setdefault(item.loop, []).append((item.future, outcome))
-        for loop, results in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, results)
-            except RuntimeError:  # loop closed: nobody is waiting any more
-                pass
+        deliver(items, outcomes)
 
     def _run_batch(self, batch: list[WorkItem]) -> None:
         started = time.perf_counter()
@@ -211,7 +238,8 @@ class BatchingWorker:
         outcomes: list[np.ndarray | BaseException]
         try:
             columns = RawColumns.concat([item.columns for item in batch])
-            rides = self._predict_chunked(columns)
+            with self.batch_lock:
+                rides = self._predict_chunked(columns, batch[0].predict or self._predict)
             outcomes = []
             offset = 0
             for item in batch:
@@ -230,12 +258,12 @@ class BatchingWorker:
         self._metrics.batch_size.observe(rows)
         self._deliver(batch, outcomes)
 
-    def _predict_chunked(self, columns: RawColumns) -> np.ndarray:
+    def _predict_chunked(self, columns: RawColumns, predict: Predict) -> np.ndarray:
         rows = len(columns)
         if rows <= self._max_batch:
-            return self._predict(columns)
+            return predict(columns)
         parts = [
-            self._predict(columns.take(np.arange(start, min(start + self._max_batch, rows))))
+            predict(columns.take(np.arange(start, min(start + self._max_batch, rows))))
             for start in range(0, rows, self._max_batch)
         ]
         return np.concatenate(parts)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "DP_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -41,15 +42,40 @@ class Settings:
     half: bool = False
     drain_timeout_s: float = 20.0
     drain_grace_s: float = 1.0
+    # After SIGTERM, keep serving predictions this long while /readyz already says 503,
+    # so a load balancer's health checks take the host out before it refuses anything.
+    drain_serve_s: float = 0.0
+    # While this file exists, /readyz says 503 (predictions are still served): operators
+    # take a host out of rotation with `touch` and put it back with `rm`.
+    not_ready_file: str = ""
     max_body_bytes: int = 262_144
     warmup_rounds: int = 3
     expected_sha256: str = ""
     log_level: str = "INFO"
     access_log: bool = True
+    # Versioned models (modelstore.py). With model_version set, model_dir is the local
+    # store root and the artifact is model_dir/model_name/model_version.
+    model_name: str = "demand-predictor"
+    model_version: str = ""
+    model_store_url: str = ""  # http(s)://, file:// or a path: where missing versions come from
+    model_store_timeout_s: float = 30.0
+    admin_socket: str = ""  # unix socket for the admin endpoints; empty: no admin endpoints
+    # Online feature store (feature_store.py); empty URL: every request carries its features.
+    feature_store_url: str = ""
+    feature_store_username: str = ""
+    feature_store_password_file: str = ""
+    feature_store_timeout_ms: float = 25.0
+    feature_store_max_age_s: float = 1200.0
+    feature_store_retry_s: float = 1.0
+    feature_store_city: str = "default"
 
     @property
     def latency_budget_s(self) -> float:
         return self.latency_budget_ms / 1000.0
+
+    @property
+    def versioned(self) -> bool:
+        return bool(self.model_version)
 
 
 def _parse_bool(raw: str) -> bool:
@@ -110,6 +136,64 @@ def _host(value: Any) -> str:
     return text
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+
+
+def _identifier(allow_empty: bool) -> Callable[[Any], str]:
+    """Model names, versions, city ids: they become path components and Redis keys."""
+
+    def check(value: Any) -> str:
+        text = str(value).strip()
+        if not text and allow_empty:
+            return text
+        if (
+            not 0 < len(text) <= 64
+            or not set(text) <= _NAME_CHARS
+            or text[0] in ".-+"
+            or ".." in text
+        ):
+            raise ValueError(
+                "must be 1-64 characters of letters, digits and ._+- (not starting with . - +)"
+            )
+        return text
+
+    return check
+
+
+def _redis_url(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        return text
+    parsed = urlsplit(text)
+    if parsed.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be redis://host:port/db, rediss://host:port/db or unix:///path")
+    if parsed.password is not None or parsed.username is not None or "password" in parsed.query:
+        raise ValueError(
+            "must not contain credentials: use DP_FEATURE_STORE_USERNAME and "
+            "DP_FEATURE_STORE_PASSWORD_FILE"
+        )
+    return text
+
+
+def _store_url(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        return text
+    parsed = urlsplit(text)
+    if parsed.scheme not in ("http", "https", "file", ""):
+        raise ValueError("must be an http(s):// or file:// URL, or a directory path")
+    if parsed.password is not None:
+        raise ValueError("must not contain a password")
+    return text
+
+
+def _path_or_empty(value: Any) -> str:
+    text = str(value).strip()
+    if text and not text.startswith("/"):
+        raise ValueError("must be empty or an absolute path")
+    return text
+
+
 def _boolean(value: Any) -> bool:
     return value if isinstance(value, bool) else _parse_bool(str(value))
 
@@ -129,11 +213,25 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "half": _boolean,
     "drain_timeout_s": _float_range(0.5, 3600.0),
     "drain_grace_s": _float_range(0.0, 600.0),
+    "drain_serve_s": _float_range(0.0, 600.0),
+    "not_ready_file": _path_or_empty,
     "max_body_bytes": _int_range(1024, 64 * 1024 * 1024),
     "warmup_rounds": _int_range(1, 1_000_000),
     "expected_sha256": _sha256,
     "log_level": _choice(LOG_LEVELS, upper=True),
     "access_log": _boolean,
+    "model_name": _identifier(allow_empty=False),
+    "model_version": _identifier(allow_empty=True),
+    "model_store_url": _store_url,
+    "model_store_timeout_s": _float_range(0.1, 3600.0),
+    "admin_socket": _path_or_empty,
+    "feature_store_url": _redis_url,
+    "feature_store_username": lambda v: str(v).strip(),
+    "feature_store_password_file": _path_or_empty,
+    "feature_store_timeout_ms": _float_range(1.0, 10_000.0),
+    "feature_store_max_age_s": _float_range(1.0, 7 * 86_400.0),
+    "feature_store_retry_s": _float_range(0.05, 600.0),
+    "feature_store_city": _identifier(allow_empty=False),
 }
 
 

@@ -20,6 +20,12 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 
 
+FEATURE_STORE_BUCKETS = (
+    0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01,
+    0.025, 0.05, 0.1,
+)  # fmt: skip
+
+
 def batch_buckets(max_batch: int) -> tuple[float, ...]:
     sizes = [1]
     while sizes[-1] < max_batch:
@@ -106,6 +112,60 @@ class Metrics:
             "Batch buckets left eager because CUDA graph capture or its check failed.",
             ["bucket"],
             registry=r,
+        )
+
+        # Online feature store (feature_store.py).
+        self.feature_store_up = Gauge(
+            "dp_feature_store_up",
+            "1 when the last feature-store round trip (lookup or probe) succeeded; 0 when it "
+            "failed (requests that need the store get 503 meanwhile). Absent: no store.",
+            registry=r,
+        )
+        self.feature_store_lookup = Histogram(
+            "dp_feature_store_lookup_seconds",
+            "Duration of one feature-store round trip (every key of a batch at once).",
+            buckets=FEATURE_STORE_BUCKETS,
+            registry=r,
+        )
+        self.feature_store_rows = Counter(
+            "dp_feature_store_rows_total",
+            "Rows whose features came from the store, by feature view and result: hit (fresh), "
+            "stale (older than DP_FEATURE_STORE_MAX_AGE_S), miss (no key: training means used).",
+            ["view", "result"],
+            registry=r,
+        )
+        self.feature_store_errors = Counter(
+            "dp_feature_store_errors_total",
+            "Failed feature-store round trips, by kind (timeout, connection, error).",
+            ["kind"],
+            registry=r,
+        )
+        self.stale_predictions = Counter(
+            "dp_stale_predictions_total",
+            "Predictions answered with stale: true (a store feature was stale or missing).",
+            registry=r,
+        )
+        # Versioned models, hot swap (runtime.py).
+        self.model_loads = Counter(
+            "dp_model_loads_total",
+            "Model version loads after startup, by trigger (api, sighup) and result "
+            "(swapped, failed, unchanged).",
+            ["trigger", "result"],
+            registry=r,
+        )
+        self.model_load_failures = Counter(
+            "dp_model_load_failures_total",
+            "Failed version loads, by reason (not_found, download, checksum, invalid, error).",
+            ["reason"],
+            registry=r,
+        )
+        self.model_swap_seconds = Gauge(
+            "dp_model_swap_seconds",
+            "Duration of the last successful load: fetch, verify, load, warm-up and swap.",
+            registry=r,
+        )
+        self.model_loading = Gauge(
+            "dp_model_loading", "1 while a new model version loads and warms up.", registry=r
         )
 
     def render(self) -> bytes:

@@ -25,7 +25,9 @@ passes through the final path (graph or eager). The graph capture is injectable
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -224,13 +226,16 @@ class Predictor:
         rounds: int,
         on_batch: Callable[[], None] | None = None,
         on_graph_fallback: Callable[[int, str], None] | None = None,
+        capture_lock: threading.Lock | None = None,
     ) -> dict[int, float]:
         """Prepare and run every bucket size before readiness (see the module docstring).
 
         Returns the mean seconds per batch of each bucket (the first timed round, which
         pays one-off allocation costs, is left out when there is more than one).
         ``on_batch`` is called after each timed round, ``on_graph_fallback(size, why)``
-        when a bucket stays eager because its graph could not be used.
+        when a bucket stays eager because its graph could not be used. ``capture_lock``
+        is held around each graph capture: a hot load warms up while another version
+        serves, and a CUDA graph capture must not overlap the serving thread's work.
         """
         timings: dict[int, float] = {}
         for size in self.buckets:
@@ -238,7 +243,8 @@ class Predictor:
             prepared = size in self.graph_buckets or size in self.graph_fallbacks
             if self._capture is not None and not prepared:  # once per bucket
                 reference = self.predict(columns)
-                why = self._try_graph(size, reference, columns)
+                with capture_lock or contextlib.nullcontext():
+                    why = self._try_graph(size, reference, columns)
                 if why:
                     self.graph_fallbacks[size] = why
                     log.warning(

@@ -11,6 +11,10 @@ what they accept) and turns them into columns with one numpy call; it costs a fe
 microseconds per instance. Anything it does not accept goes through the pydantic
 models, which either accept it after all or produce the 422 details. So error
 messages always come from pydantic, and the common (valid) request skips it.
+
+``weather`` and ``recent_rides`` may be left out when an online feature store is
+configured (feature_store.py): the columns then hold NaN there (a client cannot send
+NaN), and the service fills them from the store. Values the client sends always win.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ class Weather(BaseModel):
 
 
 class Instance(BaseModel):
-    """One prediction: where (zone_id, or lat+lon), when, weather, recent rides."""
+    """One prediction: where (zone_id, or lat+lon), when, and optionally weather and recent
+    rides (left out: taken from the online feature store, if one is configured)."""
 
     model_config = _STRICT
     zone_id: int | None = Field(default=None, ge=0, le=1_000_000)
@@ -43,8 +48,9 @@ class Instance(BaseModel):
     lon: float | None = Field(default=None, ge=-180.0, le=180.0)
     hour: int = Field(ge=0, le=23, description="local hour of day")
     day_of_week: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
-    weather: Weather
-    recent_rides: list[Annotated[int, Field(ge=0, le=MAX_RIDES)]] = Field(
+    weather: Weather | None = None
+    recent_rides: list[Annotated[int, Field(ge=0, le=MAX_RIDES)]] | None = Field(
+        default=None,
         min_length=HISTORY,
         max_length=HISTORY,
         description=f"rides in the zone in each of the last {HISTORY} 15-minute intervals, "
@@ -74,25 +80,51 @@ def error_list(exc: ValidationError) -> list[dict[str, Any]]:
     return exc.errors(include_url=False, include_input=False, include_context=False)
 
 
+_NO_WEATHER = Weather.model_construct(
+    temperature_c=float("nan"), precipitation_mm_h=float("nan"), wind_speed_m_s=float("nan")
+)
+_NO_RIDES = [float("nan")] * HISTORY
+
+
 def to_columns(instances: list[Instance]) -> RawColumns:
+    """Columns of validated instances; NaN where weather or recent_rides were left out."""
     n = len(instances)
     zone = np.fromiter((-1 if i.zone_id is None else i.zone_id for i in instances), np.int64, n)
     nan = float("nan")
+    weather = [_NO_WEATHER if i.weather is None else i.weather for i in instances]
     return RawColumns(
         zone_id=zone,
         lat=np.fromiter((nan if i.lat is None else i.lat for i in instances), np.float64, n),
         lon=np.fromiter((nan if i.lon is None else i.lon for i in instances), np.float64, n),
         hour=np.fromiter((i.hour for i in instances), np.int64, n),
         day_of_week=np.fromiter((i.day_of_week for i in instances), np.int64, n),
-        temperature_c=np.fromiter((i.weather.temperature_c for i in instances), np.float64, n),
-        precipitation_mm_h=np.fromiter(
-            (i.weather.precipitation_mm_h for i in instances), np.float64, n
-        ),
-        wind_speed_m_s=np.fromiter((i.weather.wind_speed_m_s for i in instances), np.float64, n),
-        recent_rides=np.asarray([i.recent_rides for i in instances], dtype=np.float64).reshape(
-            n, HISTORY
-        ),
+        temperature_c=np.fromiter((w.temperature_c for w in weather), np.float64, n),
+        precipitation_mm_h=np.fromiter((w.precipitation_mm_h for w in weather), np.float64, n),
+        wind_speed_m_s=np.fromiter((w.wind_speed_m_s for w in weather), np.float64, n),
+        recent_rides=np.asarray(
+            [_NO_RIDES if i.recent_rides is None else i.recent_rides for i in instances],
+            dtype=np.float64,
+        ).reshape(n, HISTORY),
     )
+
+
+def missing_features(columns: RawColumns) -> tuple[np.ndarray, np.ndarray]:
+    """(rows without recent_rides, rows without weather): bool masks, for the store."""
+    return np.isnan(columns.recent_rides[:, 0]), np.isnan(columns.temperature_c)
+
+
+def missing_feature_errors(columns: RawColumns) -> list[dict[str, Any]]:
+    """422 details for rows that left features out while no feature store is configured."""
+    no_rides, no_weather = missing_features(columns)
+    errors: list[dict[str, Any]] = []
+    why = "required: no online feature store is configured on this service"
+    for row in np.flatnonzero(no_weather):
+        errors.append({"type": "missing", "loc": ["instances", int(row), "weather"], "msg": why})
+    for row in np.flatnonzero(no_rides):
+        errors.append(
+            {"type": "missing", "loc": ["instances", int(row), "recent_rides"], "msg": why}
+        )
+    return errors
 
 
 def model_errors(columns: RawColumns, spec: FeatureSpec, max_km: float) -> list[dict[str, Any]]:
@@ -163,31 +195,32 @@ def fast_columns(body: bytes, max_rows: int, n_zones: int) -> tuple[RawColumns, 
             return None
         hour = item.get("hour")
         day = item.get("day_of_week")
-        weather = item.get("weather")
-        rides = item.get("recent_rides")
-        if not (
-            type(hour) is int
-            and 0 <= hour <= 23
-            and type(day) is int
-            and 0 <= day <= 6
-            and type(weather) is dict
-            and len(weather) == 3
-            and type(rides) is list
-            and len(rides) == HISTORY
-        ):
+        if not (type(hour) is int and 0 <= hour <= 23 and type(day) is int and 0 <= day <= 6):
             return None
-        temperature = weather.get("temperature_c")
-        rain = weather.get("precipitation_mm_h")
-        wind = weather.get("wind_speed_m_s")
-        if not (
-            _number(temperature, -60.0, 60.0)
-            and _number(rain, 0.0, 500.0)
-            and _number(wind, 0.0, 120.0)
-        ):
-            return None
-        for count in rides:
-            if type(count) is not int or not 0 <= count <= MAX_RIDES:
+        if "weather" in item:
+            weather = item["weather"]
+            if type(weather) is not dict or len(weather) != 3:
                 return None
+            temperature = weather.get("temperature_c")
+            rain = weather.get("precipitation_mm_h")
+            wind = weather.get("wind_speed_m_s")
+            if not (
+                _number(temperature, -60.0, 60.0)
+                and _number(rain, 0.0, 500.0)
+                and _number(wind, 0.0, 120.0)
+            ):
+                return None
+        else:  # from the feature store
+            temperature = rain = wind = nan
+        if "recent_rides" in item:
+            rides = item["recent_rides"]
+            if type(rides) is not list or len(rides) != HISTORY:
+                return None
+            for count in rides:
+                if type(count) is not int or not 0 <= count <= MAX_RIDES:
+                    return None
+        else:  # from the feature store
+            rides = _NO_RIDES
         if "zone_id" in item:
             zone = item["zone_id"]
             if type(zone) is not int or not 0 <= zone < n_zones or "lat" in item or "lon" in item:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,16 @@ from demand_predictor.config import load_settings
 from fastapi.testclient import TestClient
 
 TRAIN_SEED = 7
+# Figures measured by tests (latency, swap), printed at the end of the run.
+FIGURES: list[tuple[str, dict[str, Any]]] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("measured figures")
+    for name, values in FIGURES:
+        terminalreporter.write_line(f"{name}: {json.dumps(values, sort_keys=True)}")
 
 
 def poll(condition: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
@@ -55,6 +67,41 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("model")
     train.train(out, seed=TRAIN_SEED, epochs=4, version="1.0.0")
     return out
+
+
+@pytest.fixture(scope="session")
+def second_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Version 1.1.0: trained on another data seed, so its outputs differ from 1.0.0's."""
+    out = tmp_path_factory.mktemp("model-1.1.0")
+    train.train(out, seed=TRAIN_SEED + 1, epochs=4, version="1.1.0")
+    return out
+
+
+def make_version(source: Path, target: Path, version: str | None = None) -> Path:
+    """Copy an artifact to ``target`` (optionally relabelled as ``version``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "model.safetensors", target / "model.safetensors")
+    manifest = json.loads((source / "manifest.json").read_text())
+    if version is not None:
+        manifest["model"]["version"] = version
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return target
+
+
+@pytest.fixture
+def versioned_root(tmp_path: Path, model_dir: Path, second_model_dir: Path) -> Path:
+    """A host's local model root: demand-predictor/1.0.0 and demand-predictor/1.1.0."""
+    root = tmp_path / "models"
+    make_version(model_dir, root / "demand-predictor" / "1.0.0")
+    make_version(second_model_dir, root / "demand-predictor" / "1.1.0")
+    return root
+
+
+def corrupt(weights: Path) -> None:
+    """Flip one byte in the middle of a file (same size, other sha256)."""
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
 
 
 @pytest.fixture(scope="session")
@@ -156,3 +203,96 @@ def start_server(tmp_path: Path, model_dir: Path) -> Iterator[Callable[..., Serv
     yield factory
     for server in servers:
         server.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free loopback port (and a unix socket), in a temp
+    dir, no persistence; optionally with an ACL user that has a password."""
+
+    def __init__(self, workdir: Path, user: str = "", password: str = "") -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError(
+                "redis-server not found: the feature-store tests need it "
+                "(apt-get install --no-install-recommends redis-server)"
+            )
+        self.binary = binary
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.user, self.password = user, password
+        self.port = free_port()
+        self.unix_socket = str(workdir / "redis.sock")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--unixsocket", self.unix_socket,
+            "--unixsocketperm", "700",
+            "--dir", str(self.workdir),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.workdir / "redis.log"),
+        ]  # fmt: skip
+        if self.user:
+            args += ["--user", "default", "off", "--user", self.user, "on", f">{self.password}"]
+            args += ["~fv:*", "+@all"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        poll(self._answers, timeout=10)
+
+    def _answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"redis-server exited: {(self.workdir / 'redis.log').read_text()}")
+        try:
+            return self.cli("PING").strip() in ("PONG", "NOAUTH Authentication required.")
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+    def cli(self, *command: str) -> str:
+        """redis-cli against this server (as the ACL user when there is one)."""
+        env = {**os.environ, "REDISCLI_AUTH": self.password} if self.password else None
+        args = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)]
+        if self.user:
+            args += ["--user", self.user]
+        out = subprocess.run(
+            [*args, *command], capture_output=True, timeout=10, env=env, check=False
+        )
+        return out.stdout.decode()
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            username=self.user or None,
+            password=self.password or None,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()

@@ -49,6 +49,23 @@ def test_environment_overrides() -> None:
         ("DP_DEVICE", "tpu", "one of auto"),
         ("DP_ACCESS_LOG", "maybe", "true/false"),
         ("DP_EXPECTED_SHA256", "abc", "64 hexadecimal"),
+        (
+            "DP_FEATURE_STORE_URL",
+            "redis://u:secret@127.0.0.1:6379/0",
+            "must not contain credentials",
+        ),
+        (
+            "DP_FEATURE_STORE_URL",
+            "unix:///run/redis.sock?password=x",
+            "must not contain credentials",
+        ),
+        ("DP_FEATURE_STORE_URL", "http://127.0.0.1:6379", "redis://"),
+        ("DP_FEATURE_STORE_TIMEOUT_MS", "0", "between 1"),
+        ("DP_FEATURE_STORE_PASSWORD_FILE", "relative/pass", "absolute path"),
+        ("DP_MODEL_VERSION", "../1.0", "letters, digits"),
+        ("DP_MODEL_NAME", "", "1-64 characters"),
+        ("DP_MODEL_STORE_URL", "ftp://controller/models", "http(s)://"),
+        ("DP_ADMIN_SOCKET", "admin.sock", "absolute path"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str, fragment: str) -> None:
@@ -101,3 +118,27 @@ def test_cli_reports_bad_config_and_exits_2() -> None:
     )
     assert result.returncode == 2
     assert "configuration error" in result.stderr and "DP_PORT" in result.stderr
+
+
+def test_feature_store_and_model_versions_settings() -> None:
+    settings = load_settings(
+        {
+            "DP_FEATURE_STORE_URL": "redis://10.0.0.5:6379/0",
+            "DP_FEATURE_STORE_USERNAME": "predictor",
+            "DP_FEATURE_STORE_PASSWORD_FILE": "/etc/demand-predictor/redis.pass",
+            "DP_FEATURE_STORE_MAX_AGE_S": "900",
+            "DP_MODEL_DIR": "/var/lib/demand-predictor/models",
+            "DP_MODEL_VERSION": "1.1.0",
+            "DP_MODEL_STORE_URL": "http://10.0.0.2:8000/models/",
+            "DP_ADMIN_SOCKET": "/run/demand-predictor/admin.sock",
+        }
+    )
+    assert settings.versioned and settings.model_version == "1.1.0"
+    assert settings.feature_store_max_age_s == 900.0
+    from demand_predictor.modelstore import resolve_model_dir
+
+    assert resolve_model_dir(settings) == Path(
+        "/var/lib/demand-predictor/models/demand-predictor/1.1.0"
+    )
+    assert not load_settings({}).versioned
+    assert resolve_model_dir(load_settings({"DP_MODEL_DIR": "/srv/m"})) == Path("/srv/m")

@@ -61,18 +61,31 @@ class PhaseResult:
 
 
 class _Pool:
-    """Keep-alive connections; opens new ones up to ``limit``, then requests wait."""
+    """Keep-alive connections; opens new ones up to ``limit``, then requests wait.
 
-    def __init__(self, host: str, port: int, limit: int) -> None:
+    An idle connection the server has closed (its keep-alive timeout is 5 s) or that
+    has been idle longer than ``max_idle_s`` is dropped instead of reused: a request
+    written to it would fail without the server ever seeing it.
+    """
+
+    def __init__(self, host: str, port: int, limit: int, max_idle_s: float = 2.0) -> None:
         self.host, self.port, self.limit = host, port, limit
+        self.max_idle_s = max_idle_s
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle_since: dict[int, float] = {}
         self.open = 0
         self.waiters: asyncio.Queue[None] = asyncio.Queue()
 
     async def acquire(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         while True:
             if self.idle:
-                return self.idle.pop()
+                conn = self.idle.pop()
+                since = self._idle_since.pop(id(conn), 0.0)
+                if conn[0].at_eof() or time.perf_counter() - since > self.max_idle_s:
+                    conn[1].close()
+                    self.open -= 1
+                    continue
+                return conn
             if self.open < self.limit:
                 self.open += 1
                 try:
@@ -85,6 +98,7 @@ class _Pool:
     def release(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], reuse: bool):
         if reuse:
             self.idle.append(conn)
+            self._idle_since[id(conn)] = time.perf_counter()
         else:
             conn[1].close()
             self.open -= 1
@@ -94,6 +108,7 @@ class _Pool:
         for _, writer in self.idle:
             writer.close()
         self.idle.clear()
+        self._idle_since.clear()
 
 
 def build_request(host: str, port: int, path: str, body: bytes) -> bytes:
