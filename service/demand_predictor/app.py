@@ -175,11 +175,11 @@ class PredictEndpoint:
             reason, message = "not_ready", f"the model is not ready (phase: {phase.value})"
         return Refusal(503, reason, error_bytes(reason, message), [(b"retry-after", b"1")])
 
-    @staticmethod
-    def _too_many(rejection: Rejection) -> Refusal:
+    def _too_many(self, rejection: Rejection) -> Refusal:
+        """A request shed under overload: 429, or 503 where a load balancer retries it."""
         retry = str(rejection.retry_after_s).encode("ascii")
         body = error_bytes(rejection.reason, rejection.detail)
-        return Refusal(429, rejection.reason, body, [(b"retry-after", retry)])
+        return Refusal(self.settings.shed_status, rejection.reason, body, [(b"retry-after", retry)])
 
     def precheck(self) -> Refusal | None:
         """The refusal for a new prediction request before its body is read, if any.

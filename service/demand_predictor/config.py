@@ -45,6 +45,10 @@ class Settings:
     # After SIGTERM, keep serving predictions this long while /readyz already says 503,
     # so a load balancer's health checks take the host out before it refuses anything.
     drain_serve_s: float = 0.0
+    # The status of a request shed under overload (queue full, latency budget): 429, or 503
+    # behind a load balancer, which retries a 503 on another server (HAProxy's retry-on
+    # cannot name 429) - an overloaded host then costs latency, not a failed request.
+    shed_status: int = 429
     # While this file exists, /readyz says 503 (predictions are still served): operators
     # take a host out of rotation with `touch` and put it back with `rm`.
     not_ready_file: str = ""
@@ -118,6 +122,16 @@ def _choice(options: tuple[str, ...], upper: bool = False) -> Callable[[Any], st
         if text not in options:
             raise ValueError(f"must be one of {', '.join(options)}")
         return text
+
+    return check
+
+
+def _status_choice(options: tuple[int, ...]) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        text = str(value).strip()
+        if not text.isdigit() or int(text) not in options:
+            raise ValueError(f"must be one of {', '.join(map(str, options))}")
+        return int(text)
 
     return check
 
@@ -214,6 +228,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "drain_timeout_s": _float_range(0.5, 3600.0),
     "drain_grace_s": _float_range(0.0, 600.0),
     "drain_serve_s": _float_range(0.0, 600.0),
+    "shed_status": _status_choice((429, 503)),
     "not_ready_file": _path_or_empty,
     "max_body_bytes": _int_range(1024, 64 * 1024 * 1024),
     "warmup_rounds": _int_range(1, 1_000_000),

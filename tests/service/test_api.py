@@ -155,6 +155,16 @@ def test_queue_limit_gives_429_with_retry_after(make_client: Callable[..., TestC
     assert int(response.headers["retry-after"]) >= 1
 
 
+def test_behind_a_load_balancer_a_shed_request_is_a_retryable_503(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(DP_QUEUE_LIMIT="4", DP_MAX_ROWS="16", DP_SHED_STATUS="503")
+    response = predict(client, {"instances": [instance()] * 5})
+    assert response.status_code == 503
+    assert response.json()["error"] == "queue_full"
+    assert int(response.headers["retry-after"]) >= 1
+
+
 def test_model_metadata(client: TestClient, manifest: dict[str, Any]) -> None:
     response = client.get("/v1/models/demand-predictor")
     assert response.status_code == 200

@@ -66,6 +66,7 @@ def test_environment_overrides() -> None:
         ("DP_MODEL_NAME", "", "1-64 characters"),
         ("DP_MODEL_STORE_URL", "ftp://controller/models", "http(s)://"),
         ("DP_ADMIN_SOCKET", "admin.sock", "absolute path"),
+        ("DP_SHED_STATUS", "500", "one of 429, 503"),
     ],
 )
 def test_invalid_values_name_the_variable(name: str, value: str, fragment: str) -> None:
