@@ -3,6 +3,14 @@ locals {
   name = "dml-${var.environment}"
   # The firewall rules find the hosts by this network tag.
   host_tag = "dml-${var.environment}-inference"
+
+  host_member = "serviceAccount:${var.host_service_account_email}"
+  # The gpu_vm defaults (logging, monitoring) plus read-only Cloud Storage for the model
+  # store; IAM still limits the account to that one bucket (objectViewer).
+  host_scopes = concat(
+    ["https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring.write"],
+    var.model_store_enabled ? ["https://www.googleapis.com/auth/devstorage.read_only"] : [],
+  )
 }
 
 module "network" {
@@ -58,6 +66,8 @@ module "hosts" {
   groups             = var.groups
   labels             = var.labels
 
+  service_account_scopes = local.host_scopes
+
   # Made once per project by terraform/bootstrap/gcs_state (module host_identity).
   service_account_email = var.host_service_account_email
 
@@ -81,6 +91,45 @@ removed {
   lifecycle {
     destroy = false
   }
+}
+
+# State outside the hosts (docs/gcp.md, "State outside the hosts"): the online feature
+# store (Memorystore for Redis over private service access, AUTH + TLS, the AUTH string in
+# Secret Manager for the hosts' account only) and the versioned model bucket. They live in
+# this root: `terraform destroy` / `invoke destroy --env gcp` DELETES the feature store
+# and its snapshots; the bucket refuses while it holds models (model_store_force_destroy).
+module "feature_store" {
+  source = "../../modules/feature_store"
+  count  = var.feature_store_enabled ? 1 : 0
+
+  project_id            = var.project_id
+  environment           = var.environment
+  name                  = "${local.name}-features"
+  region                = var.region
+  zone                  = var.feature_store_zone
+  network               = module.network.network_id
+  psa_cidr              = var.feature_store_psa_cidr
+  tier                  = var.feature_store_tier
+  memory_size_gb        = var.feature_store_memory_size_gb
+  redis_version         = var.feature_store_redis_version
+  rdb_snapshot_period   = var.feature_store_rdb_snapshot_period
+  auth_secret_accessors = concat([local.host_member], var.feature_store_auth_readers)
+  labels                = var.labels
+}
+
+module "model_store" {
+  source = "../../modules/model_store"
+  count  = var.model_store_enabled ? 1 : 0
+
+  project_id                  = var.project_id
+  environment                 = var.environment
+  name                        = "${var.project_id}-${local.name}-models"
+  location                    = var.region
+  reader_members              = [local.host_member]
+  writer_members              = var.model_store_writers
+  noncurrent_versions_to_keep = var.model_store_noncurrent_versions
+  force_destroy               = var.model_store_force_destroy
+  labels                      = var.labels
 }
 
 module "contract" {

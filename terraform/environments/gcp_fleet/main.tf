@@ -7,6 +7,17 @@ locals {
   host_tag = "dml-${var.environment}-inference"
 
   image_project = var.image_project != "" ? var.image_project : var.project_id
+
+  host_member = "serviceAccount:${var.host_service_account_email}"
+  # The gpu_fleet defaults (logging, monitoring) plus read-only Cloud Storage for the model
+  # store; IAM still limits the account to that one bucket (objectViewer).
+  host_scopes = concat(
+    ["https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring.write"],
+    var.model_store_enabled ? ["https://www.googleapis.com/auth/devstorage.read_only"] : [],
+  )
+  # One feature store for the whole fleet, in one of its regions (the first by name unless
+  # feature_store_region says otherwise); the other regions reach it across the VPC.
+  state_region = var.feature_store_region != "" ? var.feature_store_region : sort(keys(var.regions))[0]
 }
 
 # The bake publishes into a family (invoke bake --env gcp, docs/gcp.md); the template pins
@@ -72,6 +83,7 @@ module "region" {
   max_surge_fixed               = var.max_surge_fixed
   min_ready_sec                 = var.min_ready_sec
   ssh_user                      = var.ssh_user
+  service_account_scopes        = local.host_scopes
 
   depends_on = [module.firewall]
 }
@@ -85,6 +97,46 @@ module "front_door" {
   max_rate_per_instance = var.max_rate_per_instance
   domains               = var.domains
   security_policy       = var.security_policy
+}
+
+# State outside the hosts (docs/gcp.md, "State outside the hosts"): the online feature
+# store (Memorystore for Redis over private service access, AUTH + TLS, the AUTH string in
+# Secret Manager for the hosts' account only) and the versioned model bucket. They live in
+# this root: `terraform destroy` of the fleet DELETES the feature store and its snapshots;
+# the bucket refuses while it holds models (model_store_force_destroy). A rolling bake or a
+# scale change never touches them.
+module "feature_store" {
+  source = "../../modules/feature_store"
+  count  = var.feature_store_enabled ? 1 : 0
+
+  project_id            = var.project_id
+  environment           = var.environment
+  name                  = "${local.name}-features"
+  region                = local.state_region
+  zone                  = var.feature_store_zone
+  network               = module.network.network_id
+  psa_cidr              = var.feature_store_psa_cidr
+  tier                  = var.feature_store_tier
+  memory_size_gb        = var.feature_store_memory_size_gb
+  redis_version         = var.feature_store_redis_version
+  rdb_snapshot_period   = var.feature_store_rdb_snapshot_period
+  auth_secret_accessors = concat([local.host_member], var.feature_store_auth_readers)
+  labels                = var.labels
+}
+
+module "model_store" {
+  source = "../../modules/model_store"
+  count  = var.model_store_enabled ? 1 : 0
+
+  project_id                  = var.project_id
+  environment                 = var.environment
+  name                        = "${var.project_id}-${local.name}-models"
+  location                    = var.model_store_location != "" ? var.model_store_location : local.state_region
+  reader_members              = [local.host_member]
+  writer_members              = var.model_store_writers
+  noncurrent_versions_to_keep = var.model_store_noncurrent_versions
+  force_destroy               = var.model_store_force_destroy
+  labels                      = var.labels
 }
 
 module "contract" {

@@ -237,3 +237,102 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "feature_store_enabled" {
+  description = "Create the online feature store (Memorystore for Redis, private service access, AUTH + TLS, AUTH string in Secret Manager). Default false until the hosts' side is wired (the AUTH string from Secret Manager, Memorystore's CA for TLS: docs/gcp.md); false: requests carry their own features."
+  type        = bool
+  default     = false
+}
+
+variable "feature_store_region" {
+  description = "Region of the feature store (and of the model bucket unless model_store_location is set): one of `regions`; empty: the first of them by name."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.feature_store_region == "" || contains(keys(var.regions), var.feature_store_region)
+    error_message = "feature_store_region must be empty or one of the regions in `regions`."
+  }
+}
+
+variable "feature_store_zone" {
+  description = "Zone of the feature store in its region; empty: Memorystore chooses."
+  type        = string
+  default     = ""
+}
+
+variable "feature_store_tier" {
+  description = "Memorystore tier: BASIC (cheapest, one node) or STANDARD_HA (replica in another zone, automatic failover, a higher price per GiB-hour; advisable for a production fleet)."
+  type        = string
+  default     = "BASIC"
+}
+
+variable "feature_store_memory_size_gb" {
+  description = "Memorystore capacity in GiB (billed per provisioned GiB-hour)."
+  type        = number
+  default     = 1
+}
+
+variable "feature_store_redis_version" {
+  description = "Memorystore Redis version, pinned (REDIS_7_0: Debian 12's redis-server of the local environment)."
+  type        = string
+  default     = "REDIS_7_0"
+}
+
+variable "feature_store_rdb_snapshot_period" {
+  description = "RDB snapshot period of the feature store: ONE_HOUR, SIX_HOURS, TWELVE_HOURS or TWENTY_FOUR_HOURS (the most writes a failure can lose)."
+  type        = string
+  default     = "ONE_HOUR"
+}
+
+variable "feature_store_psa_cidr" {
+  description = "Range of the VPC allocated to private service access (Memorystore takes a /29 or /28 of it): a network address /16 to /24 that overlaps no subnet in `subnets`."
+  type        = string
+  default     = "10.71.0.0/24"
+
+  # Two CIDR blocks overlap exactly when one contains the other (as in the network module).
+  validation {
+    condition = !var.feature_store_enabled || try(!anytrue([
+      for subnet in values(var.subnets) :
+      (tonumber(split("/", subnet)[1]) <= tonumber(split("/", var.feature_store_psa_cidr)[1]) && cidrhost("${split("/", var.feature_store_psa_cidr)[0]}/${split("/", subnet)[1]}", 0) == split("/", subnet)[0])
+      || (tonumber(split("/", var.feature_store_psa_cidr)[1]) <= tonumber(split("/", subnet)[1]) && cidrhost("${split("/", subnet)[0]}/${split("/", var.feature_store_psa_cidr)[1]}", 0) == split("/", var.feature_store_psa_cidr)[0])
+    ]), true)
+    error_message = "feature_store_psa_cidr overlaps a subnet in `subnets`: give private service access a range of its own, e.g. 10.71.0.0/24."
+  }
+}
+
+variable "feature_store_auth_readers" {
+  description = "Members besides the hosts' account that may read the AUTH string from Secret Manager (e.g. an operator: [\"user:alice@example.com\"])."
+  type        = list(string)
+  default     = []
+}
+
+variable "model_store_enabled" {
+  description = "Create the versioned model bucket (<project>-dml-<environment>-models); the hosts' account gets objectViewer on it and the hosts the devstorage.read_only scope. Default false until the hosts pull models from it (docs/gcp.md)."
+  type        = bool
+  default     = false
+}
+
+variable "model_store_location" {
+  description = "Location of the model bucket: a region, or a multi-region (US, EU) for a fleet across continents; empty: the feature store's region."
+  type        = string
+  default     = ""
+}
+
+variable "model_store_writers" {
+  description = "Members that publish models into the bucket (CI, a person), e.g. [\"serviceAccount:dml-publisher@PROJECT.iam.gserviceaccount.com\"]: roles/storage.objectUser on that bucket."
+  type        = list(string)
+  default     = []
+}
+
+variable "model_store_noncurrent_versions" {
+  description = "Noncurrent versions of every object the model bucket keeps (an overwritten index, a deleted model file)."
+  type        = number
+  default     = 10
+}
+
+variable "model_store_force_destroy" {
+  description = "Let `terraform destroy` delete the model bucket with every model in it. false (default): a bucket holding objects stops the destroy. Apply with true before destroying to really delete."
+  type        = bool
+  default     = false
+}
