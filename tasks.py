@@ -51,6 +51,7 @@ def number(value, option, kind=int, minimum=None):  # type: ignore[no-untyped-de
     return parse_number(value, option, kind, minimum)
 
 
+INCLUDE_STATE_HELP = "also delete the state that outlives the hosts (the feature store's data volume); kept otherwise"
 FROZEN_HELP = (
     "install exactly the committed apt lock, or fail before anything is created (also DML_FROZEN=1); "
     "default: a lock whose versions vanished upstream is re-resolved locally and the run marked LOCK STALE"
@@ -123,18 +124,26 @@ def verify(c, env="local"):  # type: ignore[no-untyped-def]
         "zones": ZONES_HELP,
         "from_image": "launch the hosts from the golden image of `invoke bake` (configure only deploys the service)",
         "frozen": FROZEN_HELP,
+        "rolling": "replace the inference hosts one at a time behind the load balancer (drain, replace, configure, "
+        "verify, re-admit), the fleet serving throughout; stops at the first failure",
+        "include_state": INCLUDE_STATE_HELP,
     },
     iterable=["var"],
 )
 @reported
-def rebuild(c, env="local", var=None, zones="", from_image=False, frozen=False):  # type: ignore[no-untyped-def]
+def rebuild(c, env="local", var=None, zones="", from_image=False, frozen=False, rolling=False, include_state=False):  # type: ignore[no-untyped-def]
     """inputs -> destroy -> provision -> configure -> verify -> fingerprint, with per-stage timings and a summary."""
     from disposable import configuring, rebuilding
     from disposable.gcp.zone_fallback import parse_zones
 
     environment, variables = get_environment(env), parse_vars(var or [], env)
     frozen = configuring.frozen_requested(frozen)
-    if not rebuilding.rebuild_ok(environment, variables, parse_zones(zones), from_image, frozen):
+    if rolling:
+        from disposable.fleet.rolling import rolling_rebuild
+
+        rolling_rebuild(environment, variables, frozen)
+        return
+    if not rebuilding.rebuild_ok(environment, variables, parse_zones(zones), from_image, frozen, include_state):
         raise Exit(code=1)
 
 
@@ -206,11 +215,28 @@ def nightly(c, env="local", var=None, zones="", janitor_max_age_hours="12"):  # 
         raise Exit(code=1)
 
 
-@task(help={**ENV_HELP, "lock_timeout": "how long to wait for another run's state lock"})
+@task(help={**ENV_HELP, "frozen": FROZEN_HELP})
 @reported
-def destroy(c, env="local", lock_timeout="60s"):  # type: ignore[no-untyped-def]
-    """Destroy everything the environment created (and leftovers of a half-destroyed one)."""
-    provisioning.destroy(get_environment(env), lock_timeout=lock_timeout)
+def scale(c, count, env="local", frozen=False):  # type: ignore[no-untyped-def]
+    """Grow or shrink the inference hosts behind the load balancer: new hosts enter rotation once ready,
+    removed ones are drained first."""
+    from disposable import configuring
+    from disposable.fleet.rolling import scale as run_scale
+
+    run_scale(get_environment(env), int(number(count, "COUNT", int, 1)), configuring.frozen_requested(frozen))
+
+
+@task(
+    help={
+        **ENV_HELP,
+        "lock_timeout": "how long to wait for another run's state lock",
+        "include_state": INCLUDE_STATE_HELP,
+    }
+)
+@reported
+def destroy(c, env="local", lock_timeout="60s", include_state=False):  # type: ignore[no-untyped-def]
+    """Destroy everything the environment created (and leftovers of a half-destroyed one); its state is kept."""
+    provisioning.destroy(get_environment(env), lock_timeout=lock_timeout, include_state=include_state)
 
 
 @task(help={**ENV_HELP, "lock_id": "the lock ID Terraform printed"})
@@ -227,6 +253,49 @@ def ssh(c, host="", env="local"):  # type: ignore[no-untyped-def]
     from disposable.hosts import status as status_mod
 
     status_mod.ssh_into(get_environment(env).name, host, list(c.config.get("remainder", []) or []))
+
+
+@task(
+    help={
+        **ENV_HELP,
+        "once": "write the current 15-minute interval and exit (configure does this after every converge)",
+        "seed": "simulation seed: the same seed and interval give the same features",
+    }
+)
+@reported
+def feed(c, env="local", once=False, seed="7"):  # type: ignore[no-untyped-def]
+    """Run the feature store's producer (recent rides per zone, weather) against the environment, every 15 min."""
+    from disposable.hosts.inventory import load_contract
+    from disposable.state.feed import feed as run_feed
+
+    run_feed(load_contract(get_environment(env).name), once=once, seed=int(number(seed, "--seed", int, 0)))
+
+
+@task(help=ENV_HELP)
+@reported
+def models(c, env="local"):  # type: ignore[no-untyped-def]
+    """The model store's published versions, and which one the environment serves."""
+    from disposable.state import deploy
+
+    deploy.show(get_environment(env))
+
+
+@task(help={**ENV_HELP, "version": "a published version (`invoke models`)"})
+@reported
+def deploy_model(c, version, env="local"):  # type: ignore[no-untyped-def]
+    """Move every inference host to a model version, one host at a time, each a hot swap (no request refused)."""
+    from disposable.state import deploy
+
+    deploy.deploy_model(get_environment(env), version)
+
+
+@task(help=ENV_HELP)
+@reported
+def rollback_model(c, env="local"):  # type: ignore[no-untyped-def]
+    """Return every inference host to the model version the last deploy-model replaced."""
+    from disposable.state import deploy
+
+    deploy.rollback_model(get_environment(env))
 
 
 @task(help=ENV_HELP)
@@ -298,6 +367,15 @@ def test(c):  # type: ignore[no-untyped-def]
 def bench(c, quick=False, targets=""):  # type: ignore[no-untyped-def]
     """Open-loop benchmark of the service against a naive endpoint, the HTTP floor and LitServe."""
     checks.bench(quick=quick, targets=targets)
+
+
+@task(help={**ENV_HELP, "runs": "how many times to run the loop (each figure: min/median/max over the runs)"})
+@reported
+def bench_rebuild(c, env="local", runs="3"):  # type: ignore[no-untyped-def]
+    """Measure the rebuild loop: rebuild, rebuild --from-image, no-change configure, verify, drift; with spread."""
+    from disposable.proof.benchrebuild import run
+
+    run(get_environment(env), int(number(runs, "--runs", int, 1)))
 
 
 @task(

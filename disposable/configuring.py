@@ -22,10 +22,14 @@ def frozen_requested(flag: bool = False) -> bool:
 def prepare_inputs(frozen: bool = False, devices: Iterable[str] = ("cpu",)) -> Supply:
     """Everything hosts install, ready on the controller: the apt lock's packages in the
     package store (and .build/apt-lock.json for the roles), a wheelhouse per device in use
-    (cpu, cuda), the service bundle and the model."""
+    (cpu, cuda), the service bundle, and the model, published in the model store."""
+    from disposable.state import models
+
     current = supply.prepare(frozen_requested(frozen))
     supply.write_descriptor(current)
     artifacts.build_all(devices)
+    models.publish(artifacts.BUILD_DIR / "model")  # the model store holds every version hosts serve
+    models.write_descriptor(artifacts.BUILD_DIR)
     return current
 
 
@@ -63,4 +67,13 @@ def configure(
     recap = run_playbook(env.name, "site.yml", check=check, diff=diff, limit=limit, tags=tags)
     rows = [[r.host, str(r.ok), str(r.changed), str(r.failed), str(r.unreachable)] for r in recap]
     say("Configure recap:\n" + table(["host", "ok", "changed", "failed", "unreachable"], rows))
+    contract = load_contract(env.name)
+    if not (check or limit or tags) and contract.in_group("inference"):
+        from disposable.state import models
+
+        models.pin(env.name)  # what it serves now stays until deploy-model
+    if contract.feature_store is not None and not (check or limit or tags):
+        from disposable.state.feed import feed
+
+        feed(contract, once=True)  # a converged environment answers zone-only requests at once
     return recap

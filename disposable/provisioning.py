@@ -23,11 +23,19 @@ from disposable.errors import DisposableError
 from disposable.gcp.zone_fallback import fallback_apply
 from disposable.hosts import ssh
 from disposable.hosts.contract import Contract, parse_outputs
-from disposable.local import image, lxd
+from disposable.local import image, lxd, statevolume
 from disposable.packages.store import PackageStore
 from disposable.paths import outputs_file, state_dir
+from disposable.state import models
 
-DERIVED_VARIABLES = ("ssh_public_key", "environment", "apt_store_dir")
+DERIVED_VARIABLES = (
+    "ssh_public_key",
+    "environment",
+    "apt_store_dir",
+    "base_image",
+    "features_volume",
+    "model_store_dir",
+)
 
 
 def last_variables_file(env: str) -> Path:
@@ -54,7 +62,10 @@ def terraform_for(
     if env.is_local:
         lxd.require_daemon()
         values["image"] = image.require_image() if need_image else image.image_alias()
+        values["base_image"] = values["image"]  # other hosts (the load balancer): always the host image
         values["apt_store_dir"] = str(PackageStore().public_dir)
+        values["features_volume"] = statevolume.volume_name(env.name)
+        values["model_store_dir"] = str(models.store_dir())
     values.update(last_variables(env.name) if reuse_last else {})
     values.update(variables or {})
     return Terraform(env, values, lock_timeout=lock_timeout)
@@ -104,10 +115,22 @@ def write_outputs(env: str, outputs: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-def apply(tf: Terraform, zones: Sequence[str] = (), hosts_per_zone: int = 1) -> None:
-    """terraform apply; with `zones`, place the hosts in the first zone that has capacity."""
+HOST_RESOURCE_TYPES = ("lxd_container", "google_compute_instance")
+
+
+def host_address(tf: Terraform, host: str) -> str:
+    """The Terraform address of a host's instance (for -replace)."""
+    for res in tf.state_resources():
+        if res["type"] in HOST_RESOURCE_TYPES and res["values"].get("name") == host:
+            return str(res["address"])
+    raise DisposableError(f"No host named {host} in the environment's Terraform state.")
+
+
+def apply(tf: Terraform, zones: Sequence[str] = (), hosts_per_zone: int = 1, replace: Sequence[str] = ()) -> None:
+    """terraform apply; with `zones`, place the hosts in the first zone that has capacity;
+    `replace`: hosts to destroy and create again (a rolling rebuild, one at a time)."""
     if not zones:
-        tf.apply()
+        tf.apply(*(f"-replace={host_address(tf, name)}" for name in replace))
         return
     if tf.environment.is_local:
         raise DisposableError("--zones is for cloud environments; the local cloud has a single zone.")
@@ -122,18 +145,22 @@ def provision(
     lock_timeout: str = "60s",
     zones: Sequence[str] = (),
     hosts_per_zone: int = 1,
+    replace: Sequence[str] = (),
 ) -> Contract:
+    """Create or update the hosts; `replace`: these hosts are destroyed and created again."""
     tf = terraform_for(env, variables, lock_timeout, reuse_last=True)
     say(f"Terraform engine: {tf.engine.describe()}")
     tf.init()
     reconcile(tf)
-    apply(tf, zones, hosts_per_zone)
+    if env.is_local and tf.variables.get("features_count", "1") != "0":
+        statevolume.ensure(env.name)  # before the host that mounts it
+    apply(tf, zones, hosts_per_zone, replace)
     outputs = tf.outputs()
     contract = parse_outputs(outputs)
     write_outputs(env.name, outputs)
     chosen = {k: v for k, v in tf.variables.items() if k not in DERIVED_VARIABLES}
     last_variables_file(env.name).write_text(json.dumps(chosen, indent=2, sort_keys=True))
-    ssh.wait_for_ssh(env.name, contract.hosts, project=tf.variables.get("project_id", ""))
+    ssh.wait_for_ssh(env.name, contract.hosts, project=tf.variables.get("project_id", ""))  # new keys via the API
     say(f"Provisioned {len(contract.hosts)} host(s): " + ", ".join(f"{h.name}={h.address}" for h in contract.hosts))
     return contract
 
@@ -145,7 +172,9 @@ def plan(env: Environment, variables: Mapping[str, str] | None = None, detailed_
     return tf.plan(detailed_exitcode=detailed_exitcode)
 
 
-def destroy(env: Environment, lock_timeout: str = "60s") -> None:
+def destroy(env: Environment, lock_timeout: str = "60s", include_state: bool = False) -> None:
+    """Everything the environment's Terraform made; the state that outlives hosts (the
+    feature store's data volume) only with include_state, and the output says which."""
     tf = terraform_for(env, lock_timeout=lock_timeout, need_image=False)
     tf.init()
     reconcile(tf, start_stopped=False)
@@ -161,6 +190,14 @@ def destroy(env: Environment, lock_timeout: str = "60s") -> None:
     last_variables_file(env.name).unlink(missing_ok=True)
     ssh.known_hosts(env.name).unlink(missing_ok=True)
     say(f"Environment {env.name} destroyed.")
+    if include_state and models.serving_file(env.name).exists():
+        models.serving_file(env.name).unlink()
+        say("state: forgot the model version the environment served (--include-state); the next one serves the newest")
+    if env.is_local:
+        if include_state:
+            statevolume.delete(env.name)
+        elif statevolume.exists(env.name):
+            say(f"state: {statevolume.describe(env.name)} kept; `--include-state` deletes it")
 
 
 def unlock(env: Environment, lock_id: str) -> None:

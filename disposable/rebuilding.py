@@ -61,9 +61,11 @@ def rebuild_stages(
     facts: RunFacts,
     from_image: bool = False,
     frozen: bool = False,
+    include_state: bool = False,
 ) -> list[Stage]:
     """The stages of a rebuild; with from_image, hosts launch from the baked golden image;
-    frozen: exactly the committed apt lock (or fail in the first stage)."""
+    frozen: exactly the committed apt lock (or fail in the first stage); include_state:
+    the feature store's data volume is deleted too (kept otherwise)."""
     chosen = dict(variables)
 
     def choose_image() -> None:
@@ -72,7 +74,7 @@ def rebuild_stages(
 
     return [
         ("inputs", lambda: (prepare_inputs(env, facts, frozen), choose_image())),
-        ("destroy", lambda: provisioning.destroy(env)),
+        ("destroy", lambda: provisioning.destroy(env, include_state=include_state)),
         ("provision", lambda: provisioning.provision(env, chosen, zones=zones)),
         ("configure", lambda: configuring.configure(env, frozen=frozen)),
         ("verify", lambda: verify(env.name)),
@@ -86,9 +88,10 @@ def rebuild(
     zones: Sequence[str] = (),
     from_image: bool = False,
     frozen: bool = False,
+    include_state: bool = False,
 ) -> list[StageResult]:
     facts = RunFacts()
-    stages = rebuild_stages(env, variables, zones, facts, from_image, frozen)
+    stages = rebuild_stages(env, variables, zones, facts, from_image, frozen, include_state)
     return run_stages("rebuild", env.name, stages, extras=lambda: facts.record(env))
 
 
@@ -98,5 +101,6 @@ def rebuild_ok(
     zones: Sequence[str] = (),
     from_image: bool = False,
     frozen: bool = False,
+    include_state: bool = False,
 ) -> bool:
-    return succeeded(rebuild(env, variables, zones, from_image, frozen))
+    return succeeded(rebuild(env, variables, zones, from_image, frozen, include_state))

@@ -9,6 +9,5 @@ from tests.spec.conftest import (  # noqa: F401  (pytest fixtures)
     hostvars,
     kernel_flavour,
     locked_requirements,
-    manifest,
     spec,
 )

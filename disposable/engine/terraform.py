@@ -96,10 +96,11 @@ class Terraform:
                 "update the stack's .terraform.lock.hcl (terraform providers lock).",
             )
 
-    def apply_unchecked(self) -> CommandResult:
-        """apply whose failure the caller classifies (zone fallback); a lock error still raises."""
+    def apply_unchecked(self, *extra: str) -> CommandResult:
+        """apply whose failure the caller classifies (zone fallback); a lock error still raises.
+        extra: more arguments, e.g. -replace=ADDRESS."""
         result = self._run("apply", "-input=false", "-no-color", "-auto-approve", f"-lock-timeout={self.lock_timeout}",
-                           label="tf apply")  # fmt: skip
+                           *extra, label="tf apply")  # fmt: skip
         if result.returncode != 0 and LOCK_ERROR in result.output:
             self._check(result, "apply")
         return result
@@ -138,8 +139,8 @@ class Terraform:
         finally:
             plan_file.unlink(missing_ok=True)
 
-    def apply(self) -> CommandResult:
-        return self._check(self.apply_unchecked(), "apply")
+    def apply(self, *extra: str) -> CommandResult:
+        return self._check(self.apply_unchecked(*extra), "apply")
 
     def destroy(self) -> CommandResult:
         return self._check(

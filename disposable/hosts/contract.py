@@ -56,9 +56,34 @@ class Host:
 
 
 @dataclass(frozen=True)
+class FrontDoor:
+    """Where clients reach the service when a load balancer fronts the hosts."""
+
+    address: str
+    port: int
+    url: str
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    """The online feature store (Redis) the inference hosts read recent history from:
+    a host of the `features` group locally, Memorystore on GCP."""
+
+    address: str
+    port: int
+    url: str  # redis://host:port/db, or rediss:// with TLS
+    tls: bool
+
+
+@dataclass(frozen=True)
 class Contract:
     environment: str
     hosts: tuple[Host, ...]
+    front_door: FrontDoor | None = None
+    feature_store: FeatureStore | None = None
+
+    def in_group(self, group: str) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if group in h.groups)
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -131,4 +156,44 @@ def parse_outputs(outputs: dict[str, Any]) -> Contract:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ContractError(f"Duplicate host names in outputs: {', '.join(duplicates)}.")
-    return Contract(environment=environment, hosts=hosts)
+    return Contract(
+        environment=environment,
+        hosts=hosts,
+        front_door=_front_door(outputs),
+        feature_store=_feature_store(outputs),
+    )
+
+
+def _endpoint(outputs: dict[str, Any], name: str, schemes: tuple[str, ...]) -> dict[str, Any] | None:
+    """An optional endpoint output (`name`): null or absent -> None, else an object with an
+    address and a url in one of `schemes` ("http://", ...)."""
+    value = _unwrap(outputs, name) if name in outputs else None
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("url"), str) or "address" not in value:
+        raise ContractError(f"Output '{name}' must be null or an object with address and url, got {value!r}.")
+    if not value["url"].startswith(schemes):
+        raise ContractError(f"{name} url must start with {' or '.join(schemes)}, got {value['url']!r}.")
+    return value
+
+
+def _front_door(outputs: dict[str, Any]) -> FrontDoor | None:
+    """The optional `front_door` output: null or absent without a load balancer."""
+    value = _endpoint(outputs, "front_door", ("http://", "https://"))
+    if value is None:
+        return None
+    url = value["url"]
+    default_port = 443 if url.startswith("https://") else 80
+    return FrontDoor(address=str(value["address"]), port=int(value.get("port", default_port)), url=url.rstrip("/"))
+
+
+def _feature_store(outputs: dict[str, Any]) -> FeatureStore | None:
+    """The optional `feature_store` output: null or absent without one."""
+    value = _endpoint(outputs, "feature_store", ("redis://", "rediss://"))
+    if value is None:
+        return None
+    url = value["url"]
+    tls = url.startswith("rediss://")
+    if bool(value.get("tls", tls)) != tls:
+        raise ContractError(f"feature_store tls={value.get('tls')!r} contradicts its url {url!r}.")
+    return FeatureStore(address=str(value["address"]), port=int(value.get("port", 6379)), url=url, tls=tls)

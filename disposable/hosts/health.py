@@ -126,3 +126,28 @@ def wait_front_door(url: str, timeout: float = 300) -> float:
     )
     say(f"Health: front door {where} -> 200 ({seconds:.1f}s)")
     return seconds
+
+
+# A request with only where and when: recent rides and weather come from the feature store.
+ZONE_ONLY = {"instances": [{"zone_id": 3, "hour": 8, "day_of_week": 1}]}
+
+
+def check_zone_only_prediction(url: str, timeout: float = 10) -> dict[str, object]:
+    """POST a zone-only prediction to `url` (the front door, or a host): it must answer 200
+    with fresh features (`stale: false`), which only the feature store can provide."""
+    where = f"{url.rstrip('/')}/v1/predict"
+    hint = (
+        "The service reads features from the environment's feature store: `invoke feed --once` writes the "
+        "current interval; `invoke status` shows whether the features host is up."
+    )
+    try:
+        response = httpx.post(where, json=ZONE_ONLY, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise DisposableError(f"Zone-only prediction: {where} did not answer ({exc}).", hint) from exc
+    if response.status_code != 200:
+        raise DisposableError(f"Zone-only prediction: {where} -> {response.status_code} {response.text[:200]}", hint)
+    prediction = response.json()["predictions"][0]
+    if prediction.get("stale") is not False:
+        raise DisposableError(f"Zone-only prediction: {where} answered with stale features: {prediction}", hint)
+    say(f"Feature store: a zone-only prediction through {where} -> 200, fresh features: {prediction}")
+    return dict(prediction)

@@ -14,7 +14,7 @@ from typing import Any
 from disposable.errors import DisposableError
 from disposable.hosts import ssh
 from disposable.hosts.contract import Contract, Host, parse_outputs
-from disposable.paths import outputs_file
+from disposable.paths import outputs_file, state_dir
 
 
 def connection_vars(env: str, host: Host) -> dict[str, Any]:
@@ -50,7 +50,12 @@ def host_groups(contract: Contract, host: Host) -> list[str]:
 
 def build(contract: Contract) -> dict[str, Any]:
     """The inventory in `ansible-inventory --list` JSON form."""
-    inventory: dict[str, Any] = {"_meta": {"hostvars": {}}, "all": {"children": ["ungrouped"]}}
+    inventory: dict[str, Any] = {"_meta": {"hostvars": {}}, "all": {"children": ["ungrouped"], "vars": {}}}
+    # The environment's controller-side state (secrets, the model it serves): the same
+    # directory the Python side uses, wherever DML_STATE_DIR puts it.
+    inventory["all"]["vars"]["dml_state_dir"] = str(state_dir(contract.environment))
+    if contract.feature_store is not None:
+        inventory["all"]["vars"]["dml_feature_store_url"] = contract.feature_store.url
     for host in contract.hosts:
         inventory["_meta"]["hostvars"][host.name] = host_vars(contract.environment, host)
         for group in host_groups(contract, host):

@@ -9,8 +9,9 @@ import httpx
 
 from disposable.console import say, table
 from disposable.environments import Environment
+from disposable.errors import DisposableError
 from disposable.hosts import ssh
-from disposable.hosts.contract import Host
+from disposable.hosts.contract import Contract, Host
 from disposable.hosts.health import SERVICE_PORT
 from disposable.hosts.inventory import load_contract
 
@@ -24,19 +25,50 @@ def _ssh_ok(env: str, host: Host) -> str:
 
 
 def _ready(host: Host) -> str:
+    if "inference" not in host.groups:
+        return "-"
     try:
         return str(httpx.get(f"http://{host.address}:{SERVICE_PORT}/readyz", timeout=3).status_code)
     except httpx.HTTPError as exc:
         return type(exc).__name__
 
 
+def _in_rotation(env: str, contract: Contract) -> dict[str, str]:
+    """Each inference host's state at the load balancer (UP, DOWN, DRAIN, MAINT)."""
+    if contract.front_door is None or not contract.in_group("lb"):
+        return {}
+    from disposable.fleet.haproxy import RuntimeApi
+
+    try:
+        return {name: s.status for name, s in RuntimeApi.of(env, contract).servers().items()}
+    except DisposableError as exc:
+        return {h.name: f"? ({exc})" for h in contract.in_group("inference")}
+
+
 def show(env: Environment) -> None:
     contract = load_contract(env.name)
+    rotation = _in_rotation(env.name, contract)
     rows = [
         [h.name, h.address, h.zone, f"{h.gpu_count}x {h.gpu_type}", ",".join(h.groups), _ssh_ok(env.name, h), _ready(h)]
+        + ([rotation.get(h.name, "-")] if rotation else [])
         for h in contract.hosts
     ]
-    say(table(["host", "address", "zone", "gpu", "groups", "ssh", "readyz"], rows))
+    headers = ["host", "address", "zone", "gpu", "groups", "ssh", "readyz"] + (["load balancer"] if rotation else [])
+    say(table(headers, rows))
+    if contract.front_door:
+        door = contract.front_door
+        try:
+            answer = str(httpx.get(f"{door.url}/readyz", timeout=3).status_code)
+        except httpx.HTTPError as exc:
+            answer = type(exc).__name__
+        say(f"Front door: {door.url} -> /readyz {answer}")
+    if contract.feature_store:
+        say(f"Feature store: {contract.feature_store.url}")
+    if env.is_local:
+        from disposable.local import statevolume
+
+        if statevolume.exists(env.name):
+            say(f"State kept across rebuilds: {statevolume.describe(env.name)}")
 
 
 def ssh_into(env: str, name: str, command: list[str]) -> None:

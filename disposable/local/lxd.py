@@ -196,21 +196,53 @@ def delete_environment_leftovers(env: str) -> list[str]:
     return delete_unknown_objects(env, set())
 
 
+def wait_for_operations(names: list[str], timeout: float = 120) -> None:
+    """Until LXD has no running operation on these instances: a client killed mid-create
+    (a killed `terraform apply`) leaves LXD finishing the launch on its own."""
+    deadline = time.monotonic() + timeout
+    wanted = {f"/1.0/instances/{name}" for name in names}
+    while time.monotonic() < deadline:
+        answer = lxc("query", "/1.0/operations?recursion=1", check=False)
+        operations = json.loads(answer.stdout or "{}") if answer.returncode == 0 else {}
+        running = [
+            op
+            for op in operations.get("running", []) or []
+            if wanted & set((op.get("resources") or {}).get("instances", []) or [])
+        ]
+        if not running:
+            return
+        time.sleep(1)
+    raise DisposableError(
+        f"LXD is still working on {', '.join(names)} after {timeout:.0f}s.", "Check `lxc operation list`."
+    )
+
+
 def delete_unknown_objects(env: str, known: set[tuple[str, str]]) -> list[str]:
     """Remove the objects of `env` that are not in `known` ((kind, name) pairs Terraform's
-    state holds): labelled containers first, then its `dml-<env>` profile and network.
-    Only objects carrying the environment's label or its exact `dml-<env>` names are touched."""
+    state holds): labelled containers first, then its labelled profiles, then its
+    `dml-<env>` network. Only objects carrying the environment's label or its exact
+    `dml-<env>` names are touched."""
     removed = []
-    for name in environment_instances(env):
-        if ("instance", name) not in known:
-            lxc("delete", "--force", name)
-            removed.append(f"container {name}")
-    prefix = f"dml-{env}"
-    for kind in ("profile", "network"):
-        if (kind, prefix) not in known and object_exists(kind, prefix):
-            lxc(kind, "delete", prefix)
-            removed.append(f"{kind} {prefix}")
+    unknown = [name for name in environment_instances(env) if ("instance", name) not in known]
+    wait_for_operations(unknown)
+    for name in unknown:
+        lxc("delete", "--force", name)
+        removed.append(f"container {name}")
+    for name in environment_profiles(env):
+        if ("profile", name) not in known:
+            lxc("profile", "delete", name)
+            removed.append(f"profile {name}")
+    network = f"dml-{env}"
+    if ("network", network) not in known and object_exists("network", network):
+        lxc("network", "delete", network)
+        removed.append(f"network {network}")
     return removed
+
+
+def environment_profiles(env: str) -> list[str]:
+    """The environment's profiles: labelled, or (made before profiles were labelled) named dml-<env>."""
+    profiles = json.loads(lxc("profile", "list", "--format=json").stdout)
+    return sorted(p["name"] for p in profiles if p.get("config", {}).get(ENV_LABEL) == env or p["name"] == f"dml-{env}")
 
 
 def instance_status(name: str) -> str:

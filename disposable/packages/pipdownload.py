@@ -21,6 +21,7 @@ def pip_download(
         "--quiet",
         "--no-deps",
         "--require-hashes",
+        "--retries=1",  # an unreachable index (PyTorch's behind some firewalls) fails fast, visibly
         *options,
         "-r",
         str(requirements),

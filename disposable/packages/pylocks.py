@@ -155,6 +155,9 @@ def pip_compile_argv(output: str, source: str) -> list[str]:
         sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
         "--strip-extras", "--no-emit-index-url", "--no-emit-find-links",
         f"--extra-index-url={DEVICE_LOCKS['cpu'].index}", "-o", output, source,
+        # An index that cannot be reached (PyTorch's, behind some firewalls) costs one quick
+        # failure per lookup instead of pip's five back-off retries; rerun on a network blip.
+        "--pip-args=--retries 1",
     ]  # fmt: skip
 
 

@@ -4,31 +4,29 @@ load balancer when the environment has a front door)."""
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import replace
 
 from disposable.console import run, say
 from disposable.errors import DisposableError
 from disposable.hosts import health
 from disposable.hosts.ansible import ansible_env
 from disposable.hosts.inventory import load_contract
-from disposable.paths import REPO_ROOT, outputs_file, state_dir
+from disposable.paths import REPO_ROOT, state_dir
 
 
 def front_door_url(env: str) -> str:
-    """The `front_door` output beside the contract (the gcp_fleet root has one), else ""."""
-    try:
-        outputs = json.loads(outputs_file(env).read_text())
-    except (OSError, ValueError):
-        return ""
-    door = outputs.get("front_door") if isinstance(outputs, dict) else None
-    door = door.get("value", door) if isinstance(door, dict) else None
-    url = door.get("url") if isinstance(door, dict) else None
-    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else ""
+    """The environment's front door (the contract's load balancer), or ""."""
+    door = load_contract(env).front_door
+    return door.url if door else ""
 
 
-def verify(env: str) -> None:
+def verify(env: str, limit: str = "") -> None:
+    """The spec on every host (or only `limit`, a host name: a rolling rebuild checks the
+    host it replaced), then readiness on each host and through the front door."""
     contract = load_contract(env)
+    if limit:
+        contract = replace(contract, hosts=(contract.host(limit),))
     reports = state_dir(env) / "reports"
     reports.mkdir(exist_ok=True)
     junit = reports / "verify.xml"
@@ -44,7 +42,7 @@ def verify(env: str) -> None:
         "-o",
         "junit_family=xunit2",
     ]
-    result = run(argv, label="verify", cwd=REPO_ROOT, env={**ansible_env(), "DML_ENV": env})
+    result = run(argv, label="verify", cwd=REPO_ROOT, env={**ansible_env(), "DML_ENV": env, "DML_VERIFY_LIMIT": limit})
     if result.returncode != 0:
         raise DisposableError(
             f"The host spec failed on environment {env} (JUnit report: {junit}).",
@@ -53,5 +51,12 @@ def verify(env: str) -> None:
     say(f"Spec: all checks passed on {len(contract.hosts)} host(s) (JUnit report: {junit})")
     health.wait_ready(contract)
     url = front_door_url(env)
-    if url:
+    if url and not limit and contract.in_group("inference"):  # a front door with nothing behind it stays 503
         health.wait_front_door(url)
+    if contract.feature_store is not None and not limit and contract.in_group("inference"):
+        direct = [h for h in contract.in_group("inference") if h.connection == "direct"]
+        target = url or (f"http://{direct[0].address}:{health.SERVICE_PORT}" if direct else "")
+        if target:
+            health.check_zone_only_prediction(target)
+        else:
+            say("Feature store: no front door and no directly reachable host; zone-only prediction not checked here")

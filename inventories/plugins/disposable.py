@@ -72,6 +72,8 @@ class InventoryModule(BaseInventoryPlugin):
         except DisposableError as exc:
             raise AnsibleParserError(f"disposable inventory ({env}): {exc}") from exc
         data = contract_inventory.build(contract)
+        for key, value in data["all"].get("vars", {}).items():  # the environment's: state dir, feature store
+            self.inventory.set_variable("all", key, value)
         for name, hostvars in data["_meta"]["hostvars"].items():
             self.inventory.add_host(name)
             for key, value in hostvars.items():

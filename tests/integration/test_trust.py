@@ -40,7 +40,7 @@ def test_a_provision_killed_while_creating_a_host_does_not_wedge_the_environment
     provision.wait()
     code, out = invoke("provision", *CANARY)
     assert code == 0, "the next provision must not fail on the half-created host"
-    assert "objects Terraform does not know" in out or "leftovers" in out or "dml-local-1" in out
+    assert "removed objects Terraform does not know in the local environment: container dml-local-1" in out
     code, out = invoke("destroy")
     assert code == 0 and "dml-local-1" not in lxc_names("instance")
     code, out = invoke("rebuild", *CANARY, timeout=1200)
@@ -82,7 +82,9 @@ def test_drift_names_unmanaged_changes_and_configure_repairs_what_the_roles_own(
     _on("dml-local-1", "dpkg", "-i", "/tmp/intruder.deb")
     _on("dml-local-1", "sh", "-c", "echo 'PermitRootLogin yes' > /etc/ssh/sshd_config.d/00-aaa.conf")
     _on("dml-local-1", "sh", "-c", "echo 'NTP=evil.example' >> /etc/systemd/timesyncd.conf.d/disposable.conf")
-    _on("dml-local-1", "sh", "-c", "echo 'deploy ALL=(ALL) ALL' >> /etc/sudoers.d/90-deploy")
+    # A grant for someone else: an edit that leaves the deploy user's own sudo working,
+    # so drift can still look (a broken sudo is a probe error, exit 1, not drift).
+    _on("dml-local-1", "sh", "-c", "echo 'intruder ALL=(ALL) NOPASSWD: ALL' >> /etc/sudoers.d/90-deploy")
     code, out = invoke("drift")
     assert code == 2
     assert "dml-intruder:all 0.1-1 is installed but not in the apt lock" in out
@@ -93,8 +95,9 @@ def test_drift_names_unmanaged_changes_and_configure_repairs_what_the_roles_own(
     assert code == 0
     code, out = invoke("drift")
     assert code == 2, "what no role owns stays named until a rebuild"
-    assert "00-aaa.conf" not in out and "timesyncd" not in out, "configure repaired what the base role owns"
-    assert "dml-intruder" in out and "sudoers.d/90-deploy" in out
+    findings = out[out.index("Drift: host facts compared") :]  # not Ansible's --check task names
+    assert "00-aaa.conf" not in findings and "timesyncd" not in findings, "configure repaired what base owns"
+    assert "dml-intruder" in findings and "sudoers.d/90-deploy" in findings
 
 
 def test_the_firewall_admits_ssh_only_from_the_controller(invoke: Invoke) -> None:

@@ -30,10 +30,26 @@ def test_service_user_is_unprivileged(host: Any, spec: dict[str, Any]) -> None:
     assert user.shell == "/usr/sbin/nologin"
 
 
-def test_model_matches_the_trained_artifact(host: Any, spec: dict[str, Any], manifest: dict[str, Any]) -> None:
-    weights = host.file(f"{spec['inference_service_model_dir']}/{manifest['weights']['file']}")
-    assert weights.exists
-    assert weights.sha256sum == manifest["weights"]["sha256"]
+def test_the_served_model_is_the_environments_version_from_the_store(
+    host: Any, spec: dict[str, Any], hostvars: dict[str, Any]
+) -> None:
+    """The version the environment serves (deploy record, else the newest published), in
+    the store's layout, byte for byte the store's, and the one the service has loaded."""
+    from disposable.state import models
+
+    served = models.serving(hostvars["dml_environment"])["version"]
+    entry = models.entry(served)
+    version_dir = f"{spec['inference_service_root']}/models/{models.MODEL_NAME}/{served}"
+    manifest = json.loads(host.file(f"{version_dir}/manifest.json").content_string)
+    weights = host.file(f"{version_dir}/{manifest['weights']['file']}")
+    assert weights.sha256sum == entry["sha256"] == manifest["weights"]["sha256"]
+    config = json.loads(host.file(f"{spec['inference_service_config_dir']}/config.json").content_string)
+    assert config["model_version"] == served and config["model_dir"] == f"{spec['inference_service_root']}/models"
+    answer = host.check_output(
+        f'python3 -c "import urllib.request as u; print(u.urlopen('
+        f"'http://127.0.0.1:{spec['inference_service_port']}/v1/models/{models.MODEL_NAME}').read().decode())\""
+    )
+    assert json.loads(answer)["version"] == served
 
 
 def test_service_code_matches_the_repository(host: Any, spec: dict[str, Any]) -> None:

@@ -98,11 +98,13 @@ def test_a_local_host_keeps_the_direct_http_check(
     assert urls == ["http://10.150.77.10:8080/readyz"] and ssh.calls == []
 
 
-def test_verify_finds_the_front_door_beside_the_contract(state_dir: Path) -> None:
+def test_verify_finds_the_front_door_in_the_contract(outputs: dict[str, Any], state_dir: Path) -> None:
     (state_dir / "fleet").mkdir(parents=True)
-    outputs = state_dir / "fleet" / "outputs.json"
-    door = {"url": "https://predict.example.com", "address": "1.2.3.4"}
-    outputs.write_text(json.dumps({"front_door": {"value": door}}))
+    path = state_dir / "fleet" / "outputs.json"
+    door = {"url": "https://predict.example.com/", "address": "1.2.3.4"}
+    path.write_text(json.dumps({**outputs, "front_door": {"value": door}}))
     assert verify.front_door_url("fleet") == "https://predict.example.com"
-    outputs.write_text(json.dumps({"hosts": {"value": []}}))
+    path.write_text(json.dumps({**outputs, "front_door": {"value": None}}))
+    assert verify.front_door_url("fleet") == ""
+    path.write_text(json.dumps(outputs))
     assert verify.front_door_url("fleet") == ""

@@ -112,7 +112,7 @@ def test_the_gcp_nightly_uses_the_zones_and_the_provisioned_project(
         vars_file.parent.mkdir(parents=True, exist_ok=True)
         vars_file.write_text(json.dumps({"project_id": "dml-provisioned"}))
 
-    def destroy(env: object) -> None:
+    def destroy(env: object, include_state: bool = False) -> None:
         calls.append("destroy")
         vars_file.unlink(missing_ok=True)
 

@@ -57,6 +57,19 @@ def test_plugin_reads_the_cached_outputs(outputs: dict[str, Any], state_dir: Pat
     assert sorted(inv["inference"]["hosts"]) == ["dml-local-1", "gpu-1"]
 
 
+def test_plugin_gives_every_host_the_environments_variables(outputs: dict[str, Any], state_dir: Path) -> None:
+    """The state directory and the feature store's url reach Ansible (group `all`), as the
+    roles need them; a url that stayed in Python would leave the service without its store."""
+    outputs["feature_store"] = {"value": {"address": "10.150.77.3", "port": 6379, "url": "redis://10.150.77.3:6379/0"}}
+    (state_dir / "local").mkdir(parents=True)
+    (state_dir / "local" / "outputs.json").write_text(json.dumps(outputs))
+    proc = _ansible_inventory(state_dir)
+    assert proc.returncode == 0, proc.stderr
+    for host_vars in json.loads(proc.stdout)["_meta"]["hostvars"].values():  # --list folds group vars in
+        assert host_vars["dml_feature_store_url"] == "redis://10.150.77.3:6379/0"
+        assert host_vars["dml_state_dir"] == str(state_dir / "local")
+
+
 def test_plugin_names_the_missing_field(outputs: dict[str, Any], state_dir: Path) -> None:
     del outputs["hosts"]["value"][0]["ssh_user"]
     (state_dir / "local").mkdir(parents=True)

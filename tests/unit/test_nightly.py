@@ -26,7 +26,7 @@ def test_destroy_and_janitor_run_after_a_failed_configure(state_dir: Path, monke
         raise DisposableError("ansible failed")
 
     _fake_inputs(monkeypatch, calls)
-    monkeypatch.setattr(nightly.provisioning, "destroy", lambda env: calls.append("destroy"))
+    monkeypatch.setattr(nightly.provisioning, "destroy", lambda env, **_: calls.append("destroy"))
     monkeypatch.setattr(nightly.provisioning, "provision", lambda env, v, zones: calls.append("provision"))
     monkeypatch.setattr(rebuilding.configuring, "configure", failing_configure)
     monkeypatch.setattr(rebuilding, "verify", lambda env: calls.append("verify"))
@@ -81,7 +81,7 @@ def _fake_inputs(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
 
 def _fake_rebuild(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
     _fake_inputs(monkeypatch, calls)
-    monkeypatch.setattr(nightly.provisioning, "destroy", lambda env: calls.append("destroy"))
+    monkeypatch.setattr(nightly.provisioning, "destroy", lambda env, **_: calls.append("destroy"))
     monkeypatch.setattr(nightly.provisioning, "provision", lambda env, v, zones: calls.append("provision"))
     monkeypatch.setattr(rebuilding.configuring, "configure", lambda env, frozen: calls.append("configure"))
     monkeypatch.setattr(rebuilding, "verify", lambda env: calls.append("verify"))

@@ -185,3 +185,20 @@ def test_history_without_rebuilds_or_nightlies_is_an_error(state_dir: Path) -> N
 
     with pytest.raises(DisposableError, match="No rebuild or nightly runs"):
         report.write_report("local")
+
+
+def test_bench_rebuild_writes_spread_table_and_chart(tmp_path: Path) -> None:
+    from disposable.environments import get_environment
+    from disposable.proof import benchrebuild
+
+    samples = benchrebuild.Samples()
+    for value in (60.0, 55.0, 70.0):
+        samples.add("rebuild --from-image", "configure", value)
+    samples.add("verify", "total", 9.5)
+    out = benchrebuild.write(get_environment("local"), 3, samples, tmp_path)
+    record = json.loads((out / "results.json").read_text())
+    row = next(r for r in record["rows"] if r["stage"] == "configure")
+    assert (row["n"], row["min_s"], row["median_s"], row["max_s"]) == (3, 55.0, 60.0, 70.0)
+    assert record["commit"] and record["tool_versions"]["python"] and record["cpus"]
+    assert "| rebuild --from-image | configure | 3 |" in (out / "table.md").read_text()
+    assert (out / "stages.png").stat().st_size > 1000

@@ -16,15 +16,26 @@ import pytest
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULE_DIRS = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
-GCP_MODULES = ["network", "firewall", "gpu_vm", "host_identity", "gpu_fleet", "front_door"]
+GCP_MODULES = [
+    "network",
+    "firewall",
+    "gpu_vm",
+    "host_identity",
+    "gpu_fleet",
+    "front_door",
+    "feature_store",
+    "model_store",
+]
 ENV_ROOTS = ["environments/local", "environments/gcp", "environments/gcp_fleet"]
 CONTRACT_OUTPUTS = {"contract_version", "environment", "hosts"}
 # Outputs a GCP root may add beside the contract (its parser ignores them, so they are
-# backward compatible): the project (IAP tunnels, janitor), the fleet's front door.
+# backward compatible): the project (IAP tunnels, janitor), the fleet's front door, the
+# state outside the hosts (feature store, its AUTH secret's id and CA, the model bucket).
+GCP_STATE_OUTPUTS = {"feature_store", "feature_store_auth_secret", "feature_store_server_ca_certs", "model_store"}
 EXTRA_OUTPUTS = {
-    "environments/local": set(),
-    "environments/gcp": {"project_id"},
-    "environments/gcp_fleet": {"project_id", "front_door", "instance_group_managers"},
+    "environments/local": {"front_door", "feature_store"},
+    "environments/gcp": {"project_id"} | GCP_STATE_OUTPUTS,
+    "environments/gcp_fleet": {"project_id", "front_door", "instance_group_managers"} | GCP_STATE_OUTPUTS,
 }
 MODULE_FILES = {"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"}
 
@@ -37,6 +48,8 @@ LABELLED_TYPES = {
     "google_compute_address",
     "google_compute_image",
     "google_storage_bucket",
+    "google_redis_instance",
+    "google_secret_manager_secret",
 }
 UNLABELLED_TYPES = {
     "google_compute_network",
@@ -57,6 +70,10 @@ UNLABELLED_TYPES = {
     "google_compute_target_https_proxy",
     "google_compute_managed_ssl_certificate",
     "google_compute_ssl_policy",
+    "google_service_networking_connection",
+    "google_secret_manager_secret_version",
+    "google_secret_manager_secret_iam_member",
+    "google_storage_bucket_iam_member",
     # These two have labels in the API, but provider support differs by version and cannot
     # be checked offline; the front door's resources are found by name (front_door/README).
     "google_compute_global_address",
@@ -145,6 +162,7 @@ def test_gcp_modules_and_roots_exist() -> None:
         "bootstrap/gcs_state",
         "examples/gcp_single_t4",
         "examples/gcp_fleet",
+        "examples/gcp_state",
     ):
         assert (TERRAFORM / root / "main.tf").is_file()
 

@@ -32,8 +32,25 @@ variable "network_cidr" {
 }
 
 variable "image" {
-  description = "LXD image alias of the host image; bootstrap builds it and invoke passes it (TF_VAR_image)."
+  description = "LXD image alias of the inference hosts: the host image, or the golden image of `invoke bake` (`rebuild --from-image`); invoke passes it (TF_VAR_image)."
   type        = string
+}
+
+variable "base_image" {
+  description = "LXD image alias of the other hosts (load balancer): always the host image; invoke passes it. Empty: the same as image."
+  type        = string
+  default     = ""
+}
+
+variable "lb_count" {
+  description = "Load-balancer hosts in front of the inference hosts: 1 (HAProxy, the front door) or 0 (none: clients reach the hosts directly)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([0, 1], var.lb_count)
+    error_message = "lb_count must be 0 or 1."
+  }
 }
 
 variable "storage_pool" {
@@ -67,6 +84,34 @@ variable "groups" {
 
 variable "apt_store_dir" {
   description = "The package store's published repositories on this machine, mounted read-only in every host; invoke passes ~/.cache/disposable-ml/apt-store/public (TF_VAR_apt_store_dir). Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "features_count" {
+  description = "Feature-store hosts (Debian's Redis, the features group): 1 (the default) or 0 for none, when every request carries its own features."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([0, 1], var.features_count)
+    error_message = "features_count must be 0 or 1."
+  }
+}
+
+variable "features_volume" {
+  description = "LXD custom volume (in storage_pool) holding the feature store's data, mounted at /var/lib/redis. The controller makes and keeps it across destroy and rebuild (disposable/local/statevolume.py); set by `invoke provision`."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.features_count == 0 || var.features_volume != ""
+    error_message = "features_count = 1 needs features_volume: the LXD volume that keeps Redis' data across rebuilds (invoke provision makes it)."
+  }
+}
+
+variable "model_store_dir" {
+  description = "The controller's versioned model store (disposable/state/models.py), mounted read-only in the inference hosts; set by `invoke provision`. Empty: no mount (Ansible copies the model from the controller)."
   type        = string
   default     = ""
 }

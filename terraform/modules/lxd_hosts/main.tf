@@ -1,5 +1,5 @@
 locals {
-  prefix     = "dml-${var.environment}"
+  prefix     = "dml-${var.environment}${var.name_suffix}"
   prefix_len = split("/", var.network_cidr)[1]
   hosts = {
     for i in range(var.host_count) : format("%s-%d", local.prefix, i + 1) => {
@@ -15,6 +15,8 @@ resource "lxd_profile" "host" {
   config = {
     "limits.cpu"    = tostring(var.cpu_limit)
     "limits.memory" = var.memory_limit
+    # Found by label when a killed run leaves it behind (disposable/local/lxd.py).
+    "user.disposable-ml.environment" = var.environment
   }
 
   device {
@@ -63,6 +65,41 @@ resource "lxd_container" "host" {
         path     = "/var/lib/dml-store"
         readonly = "true"
       }
+    }
+  }
+
+  # The versioned model store, read-only: hosts pull the version they serve from it.
+  dynamic "device" {
+    for_each = var.model_store_dir == "" ? [] : [var.model_store_dir]
+    content {
+      name = "model-store"
+      type = "disk"
+      properties = {
+        source   = device.value
+        path     = "/var/lib/dml-models"
+        readonly = "true"
+      }
+    }
+  }
+
+  # State that outlives the host (the feature store's data): read-write, kept by the controller.
+  dynamic "device" {
+    for_each = var.data_volume == "" ? [] : [var.data_volume]
+    content {
+      name = "state"
+      type = "disk"
+      properties = {
+        pool   = var.storage_pool
+        source = device.value
+        path   = var.data_volume_path
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.data_volume == "" || var.host_count == 1
+      error_message = "data_volume attaches to one host; set host_count = 1 for hosts that keep state."
     }
   }
 

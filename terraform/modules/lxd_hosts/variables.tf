@@ -8,6 +8,17 @@ variable "environment" {
   }
 }
 
+variable "name_suffix" {
+  description = "Appended to dml-<environment> in host and profile names (e.g. \"-lb\" for dml-local-lb-1), so several host kinds share an environment."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(-[a-z][a-z0-9]{0,9})?$", var.name_suffix))
+    error_message = "name_suffix must be empty or a dash followed by up to 10 lowercase letters and digits, e.g. -lb."
+  }
+}
+
 variable "host_count" {
   description = "Number of hosts (system containers) to create."
   type        = number
@@ -129,5 +140,38 @@ variable "apt_store_dir" {
   validation {
     condition     = var.apt_store_dir == "" || startswith(var.apt_store_dir, "/")
     error_message = "apt_store_dir must be an absolute path, or empty."
+  }
+}
+
+variable "data_volume" {
+  description = "LXD custom storage volume (in storage_pool) mounted read-write at data_volume_path: state that outlives the host (the feature store's data). Made and kept by the controller, never by Terraform. Empty: none. A volume attaches to one host: use with host_count = 1."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([a-z0-9][a-z0-9-]{0,62})?$", var.data_volume))
+    error_message = "data_volume must be empty or an LXD volume name (lowercase letters, digits, dashes)."
+  }
+}
+
+variable "data_volume_path" {
+  description = "Where data_volume is mounted in the host."
+  type        = string
+  default     = "/var/lib/dml-data"
+
+  validation {
+    condition     = startswith(var.data_volume_path, "/") && !strcontains(var.data_volume_path, "..")
+    error_message = "data_volume_path must be an absolute path without '..'."
+  }
+}
+
+variable "model_store_dir" {
+  description = "Directory of the versioned model store on the LXD host; mounted read-only in every host at /var/lib/dml-models, where hosts pull the version they serve from. Empty: no mount."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.model_store_dir == "" || startswith(var.model_store_dir, "/")
+    error_message = "model_store_dir must be empty or an absolute path."
   }
 }

@@ -1,0 +1,147 @@
+"""`invoke rebuild --rolling` and `invoke scale N`: change the fleet one host at a time while
+the front door keeps serving.
+
+Rolling rebuild, for each inference host in turn:
+  drain (HAProxy runtime API: current sessions finish, no new ones) -> wait for 0 sessions
+  -> maint -> replace (terraform apply -replace=<host>) -> configure it -> verify it ->
+  its /readyz -> ready -> wait until HAProxy's health checks count it UP.
+It stops at the first failure: that host stays in maint, the rest of the fleet serves.
+
+Scaling: new hosts are configured before the load balancer hears of them, and enter
+rotation only once their /readyz passes its checks (then slowstart ramps them up);
+removed hosts are drained and put in maint before Terraform destroys them. The load
+balancer is reconfigured (a reload) only between those steps, never during a rollout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from disposable import configuring, provisioning
+from disposable.console import fmt_seconds, say, table
+from disposable.environments import Environment
+from disposable.errors import DisposableError
+from disposable.fleet.haproxy import RuntimeApi
+from disposable.hosts import health
+from disposable.hosts.contract import Contract
+from disposable.hosts.inventory import load_contract
+from disposable.proof.verify import verify
+
+
+@dataclass
+class HostSteps:
+    """Seconds each step of one host's replacement took."""
+
+    host: str
+    steps: dict[str, float] = field(default_factory=dict)
+    failed: str = ""
+
+    def timed(self, name: str, step: Callable[[], object]) -> None:
+        start = time.monotonic()
+        try:
+            step()
+        except BaseException:
+            self.failed = name
+            raise
+        finally:
+            self.steps[name] = time.monotonic() - start
+
+
+STEPS = ("drain", "replace", "configure", "verify", "ready")
+
+
+def show(rows: list[HostSteps]) -> None:
+    cells = []
+    for row in rows:
+        cells.append(
+            [row.host]
+            + [fmt_seconds(row.steps[s]) if s in row.steps else "-" for s in STEPS]
+            + [fmt_seconds(sum(row.steps.values())), f"FAILED at {row.failed}" if row.failed else "ok"]
+        )
+    say("Rolling rebuild:\n" + table(["host", *STEPS, "total", "result"], cells))
+
+
+def rolling_rebuild(env: Environment, variables: Mapping[str, str], frozen: bool = False) -> list[HostSteps]:
+    """Replace every inference host, one at a time, behind the front door."""
+    contract = load_contract(env.name)
+    api = RuntimeApi.of(env.name, contract)
+    hosts = contract.in_group("inference")
+    if len(hosts) < 2:
+        raise DisposableError(
+            f"A rolling rebuild needs at least 2 inference hosts (environment {env.name} has {len(hosts)}): "
+            "with one, replacing it is an outage.",
+            "`invoke scale 2` first, or `invoke rebuild` for a plain rebuild.",
+        )
+    configuring.prepare_inputs(frozen, configuring.devices_in_use(env.name))
+    rows: list[HostSteps] = []
+    try:
+        for host in hosts:
+            row = HostSteps(host.name)
+            rows.append(row)
+            say(f"\n=== rolling rebuild: {host.name} ({len(rows)}/{len(hosts)}) ===")
+            row.timed("drain", lambda h=host.name: drain(api, h))
+            row.timed("replace", lambda h=host.name: provisioning.provision(env, variables, replace=[h]))
+            row.timed("configure", lambda h=host.name: configuring.configure(env, limit=h, frozen=frozen))
+            row.timed("verify", lambda h=host.name: verify(env.name, limit=h))
+            row.timed("ready", lambda h=host.name: readmit(api, h))
+    finally:
+        show(rows)
+    return rows
+
+
+def drain(api: RuntimeApi, host: str) -> None:
+    api.set_state(host, "drain")
+    waited = api.wait_drained(host)
+    api.set_state(host, "maint")
+    say(f"Fleet: {host} drained in {fmt_seconds(waited)} and in maintenance")
+
+
+def readmit(api: RuntimeApi, host: str) -> None:
+    api.set_state(host, "ready")
+    waited = api.wait_up(host)
+    say(f"Fleet: {host} back in rotation ({fmt_seconds(waited)} of health checks)")
+
+
+def scale(env: Environment, count: int, frozen: bool = False) -> Contract:
+    """Grow or shrink the inference hosts to `count`, behind the front door."""
+    if count < 1:
+        raise DisposableError(f"scale {count}: at least one inference host is needed.")
+    contract = load_contract(env.name)
+    api = RuntimeApi.of(env.name, contract)
+    current = sorted(contract.in_group("inference"), key=host_number)
+    if count == len(current):
+        say(f"Fleet: already {count} inference host(s)")
+        return contract
+    variables = {"host_count": str(count)}
+    if count > len(current):
+        known = {h.name for h in current}
+        contract = provisioning.provision(env, variables)
+        added = [h.name for h in contract.in_group("inference") if h.name not in known]
+        say(f"Fleet: configuring {', '.join(added)} before the load balancer hears of them")
+        configuring.configure(env, limit=",".join(added), frozen=frozen)
+        verify_each(env, added)
+        configuring.configure(env, limit="lb", frozen=frozen)  # reload: the new servers, health-checked
+        for name in added:
+            say(f"Fleet: {name} in rotation after {fmt_seconds(api.wait_up(name))} of health checks")
+        return contract
+    removed = [h.name for h in current[count:]]
+    for name in removed:
+        drain(api, name)
+    contract = provisioning.provision(env, variables)
+    configuring.configure(env, limit="lb", frozen=frozen)  # reload without the removed servers
+    say(f"Fleet: removed {', '.join(removed)}; {count} inference host(s) serve")
+    return contract
+
+
+def host_number(host: object) -> int:
+    """dml-local-10 after dml-local-9 (Terraform removes the highest numbers first)."""
+    suffix = str(getattr(host, "name", "")).rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 0
+
+
+def verify_each(env: Environment, names: list[str]) -> None:
+    for name in names:
+        verify(env.name, limit=name)
+    health.wait_ready(load_contract(env.name))
