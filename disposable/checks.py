@@ -109,7 +109,7 @@ def unit() -> None:
 
 
 def integration() -> None:
-    _pytest("integration tests", "-v", "-s", "tests/integration")
+    _pytest("integration tests", "-v", "-s", "--durations=20", "tests/integration")
 
 
 def molecule_scenarios() -> list[str]:

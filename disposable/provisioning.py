@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from disposable.console import say, warn
+from disposable.engine import runlock
 from disposable.engine.terraform import Terraform
 from disposable.environments import Environment
 from disposable.errors import DisposableError
@@ -150,12 +151,13 @@ def provision(
     """Create or update the hosts; `replace`: these hosts are destroyed and created again."""
     tf = terraform_for(env, variables, lock_timeout, reuse_last=True)
     say(f"Terraform engine: {tf.engine.describe()}")
-    tf.init()
-    reconcile(tf)
-    if env.is_local and tf.variables.get("features_count", "1") != "0":
-        statevolume.ensure(env.name)  # before the host that mounts it
-    apply(tf, zones, hosts_per_zone, replace)
-    outputs = tf.outputs()
+    with runlock.holding(env.name, "provision", lock_timeout):
+        tf.init()
+        reconcile(tf)
+        if env.is_local and tf.variables.get("features_count", "1") != "0":
+            statevolume.ensure(env.name)  # before the host that mounts it
+        apply(tf, zones, hosts_per_zone, replace)
+        outputs = tf.outputs()
     contract = parse_outputs(outputs)
     write_outputs(env.name, outputs)
     chosen = {k: v for k, v in tf.variables.items() if k not in DERIVED_VARIABLES}
@@ -167,25 +169,27 @@ def provision(
 
 def plan(env: Environment, variables: Mapping[str, str] | None = None, detailed_exitcode: bool = False) -> int:
     tf = terraform_for(env, variables, reuse_last=True)
-    tf.init()
-    reconcile(tf, start_stopped=False)
-    return tf.plan(detailed_exitcode=detailed_exitcode)
+    with runlock.holding(env.name, "plan", tf.lock_timeout):
+        tf.init()
+        reconcile(tf, start_stopped=False)
+        return tf.plan(detailed_exitcode=detailed_exitcode)
 
 
 def destroy(env: Environment, lock_timeout: str = "60s", include_state: bool = False) -> None:
     """Everything the environment's Terraform made; the state that outlives hosts (the
     feature store's data volume) only with include_state, and the output says which."""
     tf = terraform_for(env, lock_timeout=lock_timeout, need_image=False)
-    tf.init()
-    reconcile(tf, start_stopped=False)
-    if env.is_local:
-        # A clean shutdown first (the service drains); the provider's own stop polls in 10 s steps.
-        lxd.stop_instances(lxd.environment_instances(env.name))
-    tf.destroy()
-    if env.is_local:
-        leftovers = lxd.delete_environment_leftovers(env.name)
-        if leftovers:
-            warn(f"removed resources Terraform did not know about: {', '.join(leftovers)}")
+    with runlock.holding(env.name, "destroy", lock_timeout):
+        tf.init()
+        reconcile(tf, start_stopped=False)
+        if env.is_local:
+            # A clean shutdown first (the service drains); the provider's own stop polls in 10 s steps.
+            lxd.stop_instances(lxd.environment_instances(env.name))
+        tf.destroy()
+        if env.is_local:
+            leftovers = lxd.delete_environment_leftovers(env.name)
+            if leftovers:
+                warn(f"removed resources Terraform did not know about: {', '.join(leftovers)}")
     outputs_file(env.name).unlink(missing_ok=True)
     last_variables_file(env.name).unlink(missing_ok=True)
     ssh.known_hosts(env.name).unlink(missing_ok=True)

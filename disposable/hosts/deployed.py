@@ -22,6 +22,8 @@ DEPLOYING_MODULES = {
 }
 # Security-relevant files no role writes but a reviewer cares about (image defaults the
 # roles rely on): watched all the same.
+# Directories whose content is state, not configuration.
+STATE_PREFIXES = ("/opt/demand-predictor/models/",)
 SECURITY_FILES = ("/etc/sudoers", "/etc/sudoers.d", "/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d")
 
 
@@ -48,7 +50,10 @@ def _render(template: str, variables: dict[str, Any]) -> str:
 
 
 def destinations(roles_dir: Path = ROLES_DIR) -> list[str]:
-    """Every path a role task writes (rendered), sorted."""
+    """Every path a role task writes (rendered), sorted. A destination that depends on a
+    value only a host run can know and that lives under a state directory (the served
+    model's version directory: state, pinned in .state/<env>/model.json and checked by its
+    manifest's hashes when it is loaded) is left out: a deploy-model is not drift."""
     variables = role_vars()
     found: set[str] = set()
     for tasks_file in sorted(roles_dir.glob("*/tasks/*.yml")):
@@ -59,12 +64,25 @@ def destinations(roles_dir: Path = ROLES_DIR) -> list[str]:
             link = task.get("ansible.builtin.file")
             if isinstance(link, dict) and link.get("state") == "link":
                 found.add(_render(str(link["dest"] if "dest" in link else link["path"]), variables))
-    return sorted(p for p in found if p.startswith("/"))
+    return sorted(p for p in found if p.startswith("/") and not _is_state(p))
+
+
+def _is_state(path: str) -> bool:
+    return "{{" in path and any(path.startswith(prefix) for prefix in STATE_PREFIXES)
+
+
+def _walkable_parent(path: str) -> str | None:
+    """The directory a deployed file lives in, watched whole so that a file added next to
+    it shows up; never a top-level directory (/etc for /etc/nftables.conf): walking it
+    would read per-instance identity (host keys, machine-id) that differs on every
+    rebuild by design."""
+    parent = Path(path).parent
+    return str(parent) if len(parent.parts) > 2 else None
 
 
 def watched_roots(excluded: tuple[str, ...] = ()) -> list[str]:
     """The deployed paths, the directories holding them, and the security files; a
     directory in `excluded` (or below one) is not walked (the venv: checked by its RECORD)."""
     paths = set(destinations()) | set(SECURITY_FILES)
-    paths |= {str(Path(p).parent) for p in destinations()}
+    paths |= {parent for p in destinations() if (parent := _walkable_parent(p))}
     return sorted(p for p in paths if not any(p == e or p.startswith(e.rstrip("/") + "/") for e in excluded))

@@ -77,7 +77,9 @@ def probe_config() -> dict[str, Any]:
     live in (derived from the roles, disposable.hosts.deployed), the security files around
     them, the venv (its packages, and its files against their RECORD hashes)."""
     v = role_vars()
-    excluded = [v["python_runtime_venv"], v["python_runtime_wheelhouse_root"]]
+    # The venv is checked by its RECORD hashes; the models directory is state (versions
+    # come and go with deploy-model, each checked by its manifest when loaded).
+    excluded = [v["python_runtime_venv"], v["python_runtime_wheelhouse_root"], v["inference_service_models_dir"]]
     return {
         "venv_python": v["inference_service_python"],
         "file_roots": deployed.watched_roots(tuple(excluded)),

@@ -224,3 +224,23 @@ def test_the_fingerprint_watches_every_file_the_roles_deploy() -> None:
     ):
         assert path in roots, path
     assert "/opt/demand-predictor/venv" not in roots
+
+
+def test_the_fingerprint_never_walks_a_top_level_directory_or_state() -> None:
+    """/etc/nftables.conf is deployed, but walking /etc whole would read host keys and the
+    machine-id, new on every rebuild (seen: 'identical' failed after every rebuild); the
+    models directory is state that deploy-model changes, not drift."""
+    config = fingerprint.probe_config()
+    roots = config["file_roots"]
+    assert "/etc/nftables.conf" in roots
+    assert not [r for r in roots if r.count("/") < 2], roots
+    assert not [r for r in roots if "{{" in r], "every watched path is rendered"
+    assert "/opt/demand-predictor/models" in config["excluded"]
+
+
+def test_the_probe_never_reads_per_instance_identity(tmp_path: Path) -> None:
+    (tmp_path / "ssh").mkdir()
+    for name in ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "sshd_config", "machine-id"):
+        (tmp_path / "ssh" / name).write_text(name)
+    found = _probe_module().files([str(tmp_path / "ssh")])
+    assert sorted(Path(p).name for p in found) == ["sshd_config"]

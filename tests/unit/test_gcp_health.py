@@ -108,3 +108,19 @@ def test_verify_finds_the_front_door_in_the_contract(outputs: dict[str, Any], st
     assert verify.front_door_url("fleet") == ""
     path.write_text(json.dumps(outputs))
     assert verify.front_door_url("fleet") == ""
+
+
+def test_verify_asks_again_when_a_busy_host_sheds_the_zone_only_prediction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 503 of admission control (latency budget) right after a rebuild is load, not a
+    defect: asked again, as a client would. Any other failure is an error at once."""
+    shed = httpx.Response(503, json={"error": "latency_budget"}, headers={"retry-after": "1"})
+    fresh = httpx.Response(200, json={"predictions": [{"demand": 3.2, "stale": False}]})
+    answers = [shed, shed, fresh]
+    monkeypatch.setattr(health.httpx, "post", lambda *a, **k: answers.pop(0))
+    monkeypatch.setattr(health.time, "sleep", lambda s: None)
+    assert health.check_zone_only_prediction("http://door")["stale"] is False
+    assert answers == []
+    down = httpx.Response(503, json={"error": "feature_store_unavailable"}, headers={"retry-after": "1"})
+    monkeypatch.setattr(health.httpx, "post", lambda *a, **k: down)
+    with pytest.raises(DisposableError, match="-> 503"):
+        health.check_zone_only_prediction("http://door")

@@ -19,6 +19,9 @@ import sys
 
 SKIP_PARTS = {"__pycache__"}
 SKIP_SUFFIXES = (".pyc",)
+# Per-instance identity, new on every rebuild by design: never compared.
+VOLATILE_NAMES = ("machine-id",)
+VOLATILE_PREFIXES = ("ssh_host_",)
 ERRORS = []
 
 
@@ -79,6 +82,10 @@ def describe(path):
     return f"{sha256(path)} {stat.S_IMODE(info.st_mode):04o} {owner(info)}"
 
 
+def volatile(name):
+    return name.endswith(SKIP_SUFFIXES) or name in VOLATILE_NAMES or name.startswith(VOLATILE_PREFIXES)
+
+
 def files(roots, excluded=()):
     """path -> description under each root (never below an excluded directory); roots
     that are absent are recorded as such."""
@@ -96,7 +103,7 @@ def files(roots, excluded=()):
                 dirnames[:] = sorted(
                     d for d in dirnames if d not in SKIP_PARTS and os.path.join(dirpath, d) not in excluded
                 )
-                candidates += [os.path.join(dirpath, f) for f in filenames if not f.endswith(SKIP_SUFFIXES)]
+                candidates += [os.path.join(dirpath, f) for f in filenames if not volatile(f)]
                 candidates += [os.path.join(dirpath, d) for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
         for path in sorted(candidates):
             try:

@@ -41,14 +41,13 @@ def main():
         name = normalise(dist.metadata["Name"])
         if name not in wanted and name not in ALWAYS:
             extra.append(name)
-        for entry in dist.files or []:
+        for entry in dist.files or []:  # every file, also after a damaged one: all are recorded
             path = os.path.normpath(os.path.join(site, str(entry)))
             recorded.add(path)
             if entry.hash is None or entry.hash.mode != "sha256" or str(entry).endswith(SKIP_SUFFIXES):
                 continue
-            if not os.path.exists(path) or file_sha256(path) != entry.hash.value:
+            if name not in damaged and (not os.path.exists(path) or file_sha256(path) != entry.hash.value):
                 damaged.append(name)
-                break
     unrecorded = []
     for dirpath, dirnames, filenames in os.walk(site):
         dirnames[:] = [d for d in dirnames if d != "__pycache__"]
