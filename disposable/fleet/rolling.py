@@ -7,11 +7,6 @@ Rolling rebuild, for each inference host in turn:
   its /readyz -> ready -> wait until HAProxy's health checks count it UP.
 It stops at the first failure: that host stays in maint, the rest of the fleet serves.
 
-A change of the fleet yields the CPU to the hosts serving: the orchestrator runs at nice
-10, and in the local cloud (every host shares this machine's cores) a host being built
-has LXD's lowest CPU priority until it is verified, so its apt and pip work does not slow
-the answers of the others. On GCP every host has its own VM and nothing competes.
-
 Scaling: new hosts are configured before the load balancer hears of them, and enter
 rotation only once their /readyz passes its checks (then slowstart ramps them up);
 removed hosts are drained and put in maint before Terraform destroys them. The load
@@ -20,10 +15,8 @@ balancer is reconfigured (a reload) only between those steps, never during a rol
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from disposable import configuring, provisioning
@@ -34,7 +27,6 @@ from disposable.fleet.haproxy import RuntimeApi
 from disposable.hosts import health
 from disposable.hosts.contract import Contract
 from disposable.hosts.inventory import load_contract
-from disposable.local import lxd
 from disposable.proof.verify import verify
 
 
@@ -58,44 +50,6 @@ class HostSteps:
 
 
 STEPS = ("drain", "replace", "configure", "verify", "ready")
-ORCHESTRATOR_NICE = 10
-
-
-def yield_to_serving() -> None:
-    """This process and what it starts (Terraform, Ansible, the spec) run after the hosts
-    serving whenever the CPU is short."""
-    with contextlib.suppress(OSError):
-        if os.nice(0) < ORCHESTRATOR_NICE:
-            os.nice(ORCHESTRATOR_NICE - os.nice(0))
-
-
-@contextlib.contextmanager
-def building(env: Environment, hosts: list[str]) -> Iterator[None]:
-    """While `hosts` are configured and verified they get the lowest CPU priority (local
-    cloud only: LXD's limits.cpu.priority); restored before they take traffic, also on
-    failure. Not in Terraform's configuration: set and unset within one step."""
-    if not env.is_local:
-        yield
-        return
-    for host in hosts:
-        lxd.lxc("config", "set", host, "limits.cpu.priority", "0")
-    try:
-        yield
-    finally:
-        for host in hosts:
-            lxd.lxc("config", "unset", host, "limits.cpu.priority", check=False)
-
-
-def build(env: Environment, hosts: list[str], frozen: bool, row: HostSteps | None = None) -> None:
-    """Configure and verify `hosts` (not yet in rotation) at the lowest CPU priority."""
-    limit = ",".join(hosts)
-    with building(env, hosts):
-        if row is None:
-            configuring.configure(env, limit=limit, frozen=frozen)
-            verify_each(env, hosts)
-            return
-        row.timed("configure", lambda: configuring.configure(env, limit=limit, frozen=frozen))
-        row.timed("verify", lambda: verify(env.name, limit=limit))
 
 
 def show(rows: list[HostSteps]) -> None:
@@ -121,7 +75,6 @@ def rolling_rebuild(env: Environment, variables: Mapping[str, str], frozen: bool
             "`invoke scale 2` first, or `invoke rebuild` for a plain rebuild.",
         )
     configuring.prepare_inputs(frozen, configuring.devices_in_use(env.name))
-    yield_to_serving()
     rows: list[HostSteps] = []
     try:
         for host in hosts:
@@ -130,7 +83,8 @@ def rolling_rebuild(env: Environment, variables: Mapping[str, str], frozen: bool
             say(f"\n=== rolling rebuild: {host.name} ({len(rows)}/{len(hosts)}) ===")
             row.timed("drain", lambda h=host.name: drain(api, h))
             row.timed("replace", lambda h=host.name: provisioning.provision(env, variables, replace=[h]))
-            build(env, [host.name], frozen, row)
+            row.timed("configure", lambda h=host.name: configuring.configure(env, limit=h, frozen=frozen))
+            row.timed("verify", lambda h=host.name: verify(env.name, limit=h))
             row.timed("ready", lambda h=host.name: readmit(api, h))
     finally:
         show(rows)
@@ -161,13 +115,13 @@ def scale(env: Environment, count: int, frozen: bool = False) -> Contract:
         say(f"Fleet: already {count} inference host(s)")
         return contract
     variables = {"host_count": str(count)}
-    yield_to_serving()
     if count > len(current):
         known = {h.name for h in current}
         contract = provisioning.provision(env, variables)
         added = [h.name for h in contract.in_group("inference") if h.name not in known]
         say(f"Fleet: configuring {', '.join(added)} before the load balancer hears of them")
-        build(env, added, frozen)
+        configuring.configure(env, limit=",".join(added), frozen=frozen)
+        verify_each(env, added)
         configuring.configure(env, limit="lb", frozen=frozen)  # reload: the new servers, health-checked
         for name in added:
             say(f"Fleet: {name} in rotation after {fmt_seconds(api.wait_up(name))} of health checks")
