@@ -22,8 +22,6 @@ from collections.abc import Iterator
 from disposable.errors import DisposableError
 from disposable.paths import state_dir
 
-UNITS = {"s": 1, "m": 60, "h": 3600}
-
 
 def seconds(lock_timeout: str) -> float:
     """Terraform's duration syntax as used for -lock-timeout: 0s, 60s, 5m, 1h30m."""

@@ -22,8 +22,6 @@ DEPLOYING_MODULES = {
 }
 # Security-relevant files no role writes but a reviewer cares about (image defaults the
 # roles rely on): watched all the same.
-# Directories whose content is state, not configuration.
-STATE_PREFIXES = ("/opt/demand-predictor/models/",)
 SECURITY_FILES = ("/etc/sudoers", "/etc/sudoers.d", "/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d")
 
 
@@ -64,11 +62,8 @@ def destinations(roles_dir: Path = ROLES_DIR) -> list[str]:
             link = task.get("ansible.builtin.file")
             if isinstance(link, dict) and link.get("state") == "link":
                 found.add(_render(str(link["dest"] if "dest" in link else link["path"]), variables))
-    return sorted(p for p in found if p.startswith("/") and not _is_state(p))
-
-
-def _is_state(path: str) -> bool:
-    return "{{" in path and any(path.startswith(prefix) for prefix in STATE_PREFIXES)
+    models = str(variables["inference_service_models_dir"]).rstrip("/") + "/"
+    return sorted(p for p in found if p.startswith("/") and not ("{{" in p and p.startswith(models)))
 
 
 def _walkable_parent(path: str) -> str | None:
@@ -83,6 +78,7 @@ def _walkable_parent(path: str) -> str | None:
 def watched_roots(excluded: tuple[str, ...] = ()) -> list[str]:
     """The deployed paths, the directories holding them, and the security files; a
     directory in `excluded` (or below one) is not walked (the venv: checked by its RECORD)."""
-    paths = set(destinations()) | set(SECURITY_FILES)
-    paths |= {parent for p in destinations() if (parent := _walkable_parent(p))}
+    deployed = destinations()
+    paths = set(deployed) | set(SECURITY_FILES)
+    paths |= {parent for p in deployed if (parent := _walkable_parent(p))}
     return sorted(p for p in paths if not any(p == e or p.startswith(e.rstrip("/") + "/") for e in excluded))
