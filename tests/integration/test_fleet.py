@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import REPO, Invoke
-from fleetload import Load
 
 from disposable.fleet.haproxy import RuntimeApi
+from disposable.fleet.load import Load
 from disposable.hosts.inventory import load_contract
 from disposable.hosts.rolevars import role_vars
 

@@ -160,8 +160,7 @@ def test_5_a_model_version_moves_across_the_fleet_under_load_and_back(
     """deploy-model and rollback-model under an open-loop load on the front door: no request
     refused, every host on the new version (other answers), then back to the old one's
     exact answers."""
-    from fleetload import Load
-
+    from disposable.fleet.load import Load
     from disposable.state import models
 
     artifact = tmp_path / "model-1.1.0"
