@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(lxd lxd-client nftables dnsmasq-base btrfs-progs debootstrap openssh-client python3-venv ca-certificates gzip tar
-  aptly gnupg python3-apt redis-server)
+  aptly gnupg python3-apt redis-server wrk)
 VENV=.venv
 STAMP=$VENV/.requirements.sha256
 

@@ -154,7 +154,7 @@ def test_all() -> None:
         raise DisposableError(f"Failed: {', '.join(failed)}.")
 
 
-def bench(quick: bool = False, targets: str = "") -> None:
+def bench(quick: bool = False, targets: str = "", scenarios: str = "", reps: int = 3) -> None:
     """service/demand_predictor/bench on loopback with the trained model; results in .state/bench/."""
     from disposable.packages import artifacts
 
@@ -162,9 +162,11 @@ def bench(quick: bool = False, targets: str = "") -> None:
     argv = [PY, "-m", "demand_predictor.bench", "--out", str(out), "--model-dir", str(artifacts.model())]
     argv += ["--quick"] if quick else []
     argv += ["--targets", targets] if targets else []
+    argv += ["--scenarios", scenarios] if scenarios else []
+    argv += ["--reps", str(reps)]
     if not _step("bench", argv, {"PYTHONPATH": str(REPO_ROOT / "service")}):
         raise DisposableError("The benchmark failed; see its output above.")
-    say(f"Results: {out}/results.json and {out}/latency_vs_rate.png")
+    say(f"Results: {out}/tables.md (the README's tables), results.json and latency_vs_rate.png")
 
 
 def lock_gpu() -> None:

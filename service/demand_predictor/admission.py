@@ -11,15 +11,58 @@ A request is refused (HTTP 429 + Retry-After) when
 * ``latency_budget``: the predicted queue wait exceeds the latency budget. The wait is
   the queue depth (rows queued or running) times the recent (EWMA) service time per
   row *at the batch size that queue will be served in*: per-row cost falls steeply
-  with batch size, so one blended per-row figure would shed far too early.
+  with batch size, so one blended per-row figure would shed far too early;
+* ``deadline``: the caller said, with ``X-Request-Timeout-Ms``, how long it will wait
+  for the answer, and the predicted time to answer (its queue wait plus its own rows)
+  exceeds what is left of that. The caller's deadline only ever shortens the server's
+  latency budget: a longer one is bounded by the budget (``request_budget``).
+
+Why ``X-Request-Timeout-Ms``, a relative budget in milliseconds: it is the shape of the
+time-budget headers proxies already pass upstream (Envoy's
+``x-envoy-expected-rq-timeout-ms``, gRPC's ``grpc-timeout``), it needs no clock shared
+with the caller (an absolute deadline would be off by the clock skew between hosts), and
+it is counted from the moment this server parsed the request line and headers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 LAG_MIN_INFLIGHT = 4
+TIMEOUT_HEADER = "X-Request-Timeout-Ms"
+_TIMEOUT_KEY = TIMEOUT_HEADER.lower().encode("ascii")  # ASGI and uvicorn lower-case names
+MAX_TIMEOUT_MS = 3_600_000
+
+
+class InvalidTimeout(ValueError):
+    """An ``X-Request-Timeout-Ms`` header that is not a usable budget (HTTP 400)."""
+
+
+def request_timeout(headers: Iterable[tuple[bytes, bytes]]) -> float | None:
+    """The caller's time budget in seconds (``X-Request-Timeout-Ms``), None without one.
+
+    The value is a whole number of milliseconds from 1 to ``MAX_TIMEOUT_MS``, counted
+    from the request's arrival; anything else raises ``InvalidTimeout`` with a message
+    that says what to send instead.
+    """
+    found: bytes | None = None
+    for name, value in headers:
+        if name == _TIMEOUT_KEY:
+            if found is not None:
+                raise InvalidTimeout(f"{TIMEOUT_HEADER} is given more than once; send it once")
+            found = value
+    if found is None:
+        return None
+    raw = found.strip(b" \t")
+    if raw.isdigit() and len(raw) <= 7 and 1 <= int(raw) <= MAX_TIMEOUT_MS:
+        return int(raw) / 1000.0
+    shown = found[:40].decode("latin-1")
+    raise InvalidTimeout(
+        f"{TIMEOUT_HEADER} must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS} "
+        f"(how long you will wait for the answer, e.g. '{TIMEOUT_HEADER}: 250'); got {shown!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -76,5 +119,26 @@ class AdmissionController:
                 f"predicted queue wait {predicted_wait * 1000:.1f} ms exceeds the "
                 f"{self.latency_budget_s * 1000:.0f} ms budget",
                 max(1, math.ceil(predicted_wait)),
+            )
+        return None
+
+    def request_budget(self, timeout_s: float | None) -> tuple[float, bool]:
+        """(seconds this request may wait before its batch starts, whether the caller's
+        deadline is what bounds it). A deadline longer than the server's own latency
+        budget does not extend the budget."""
+        if timeout_s is not None and timeout_s < self.latency_budget_s:
+            return timeout_s, True
+        return self.latency_budget_s, False
+
+    def check_deadline(self, remaining_s: float, predicted_s: float) -> Rejection | None:
+        """Is the caller's deadline (``remaining_s`` left of it) out of reach? ``predicted_s``:
+        the predicted time to its answer, queue wait plus its own rows."""
+        if predicted_s > remaining_s:
+            return Rejection(
+                "deadline",
+                f"predicted time to answer {predicted_s * 1000:.1f} ms exceeds the "
+                f"{max(remaining_s, 0.0) * 1000:.1f} ms left of the request's deadline "
+                f"({TIMEOUT_HEADER})",
+                1,
             )
         return None

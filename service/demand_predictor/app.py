@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +18,24 @@ from fastapi import FastAPI, Request, Response
 from pydantic import ValidationError
 from starlette.routing import Route
 
-from demand_predictor import __version__, modelstore
-from demand_predictor.admission import AdmissionController, Rejection
+from demand_predictor import __version__, apidoc, kserve, modelstore
+from demand_predictor.admission import (
+    TIMEOUT_HEADER,
+    AdmissionController,
+    InvalidTimeout,
+    Rejection,
+    request_timeout,
+)
 from demand_predictor.batching import DeadlineExceeded, WorkerStopped, WorkItem
 from demand_predictor.config import Settings, _identifier
 from demand_predictor.feature_store import FeatureRequest, FeatureStoreUnavailable
-from demand_predictor.features import MAX_ZONE_DISTANCE_KM
+from demand_predictor.features import MAX_ZONE_DISTANCE_KM, RawColumns
 from demand_predictor.looplag import LoopLagMonitor
 from demand_predictor.metrics import Metrics
 from demand_predictor.middleware import RequestContextMiddleware, RequestRecorder, Scope
 from demand_predictor.runtime import LoadFailed, Phase, Runtime, Serving
 from demand_predictor.schemas import (
+    InvalidInput,
     error_list,
     fast_columns,
     missing_feature_errors,
@@ -140,6 +147,15 @@ class PredictEndpoint:
     through the feature fetcher first (feature_store.py): 503 at once while the store is
     down, 422 when no store is configured.
 
+    A caller's deadline (``X-Request-Timeout-Ms``, admission.py) is checked at each of
+    those steps too: 400 ``invalid_header`` for a malformed value; 429 ``deadline`` when
+    the predicted time to answer exceeds what is left of it (before the body is read
+    and again after validation); in the queue, the request's deadline is the earlier
+    of the two, and 429 ``deadline`` when the caller's was the one that passed.
+
+    ``run`` is the same work for another wire format (the Open Inference Protocol,
+    kserve.py); this class's ``__call__`` keeps the JSON of ``/v1/predict`` inline.
+
     The model version is read once, before anything else, and the request is served by
     it to the end (a hot swap meanwhile does not change it, see runtime.py).
     """
@@ -181,9 +197,10 @@ class PredictEndpoint:
         body = error_bytes(rejection.reason, rejection.detail)
         return Refusal(self.settings.shed_status, rejection.reason, body, [(b"retry-after", retry)])
 
-    def precheck(self) -> Refusal | None:
+    def precheck(self, remaining_s: float | None = None) -> Refusal | None:
         """The refusal for a new prediction request before its body is read, if any.
 
+        ``remaining_s``: what is left of the caller's deadline, if it gave one.
         No side effects (the caller counts what it sends), so the HTTP protocol can
         call it as soon as it has parsed the request line and headers.
         """
@@ -197,10 +214,39 @@ class PredictEndpoint:
             pending = worker.pending_rows
             # Even a one-row request would wait past the budget / overflow the queue.
             rejection = self.admission.check_queue(1, pending, worker.predicted_wait(pending))
+            if rejection is None and remaining_s is not None:
+                # ... or could not be answered within the caller's deadline.
+                predicted = worker.predicted_wait(pending + 1)
+                rejection = self.admission.check_deadline(remaining_s, predicted)
         return None if rejection is None else self._too_many(rejection)
 
+    def precheck_headers(self, headers: list[tuple[bytes, bytes]]) -> Refusal | None:
+        """``precheck`` for the HTTP protocol, which has the request's headers: with the
+        caller's deadline, if any. None for a malformed deadline: the app answers 400."""
+        try:
+            timeout_s = request_timeout(headers)
+        except InvalidTimeout:
+            return None
+        return self.precheck(timeout_s)
+
+    def _bad_timeout(self, exc: InvalidTimeout) -> Refusal:
+        message = str(exc)
+        details = [{"type": "value_error", "loc": ["header", TIMEOUT_HEADER], "msg": message}]
+        return Refusal(400, "invalid_header", error_bytes("invalid_header", message, details), [])
+
+    def _body_too_large(self) -> Refusal:
+        limit = self.settings.max_body_bytes
+        message = f"request body exceeds {limit} bytes (DP_MAX_BODY_BYTES)"
+        body = error_bytes("body_too_large", message)
+        return Refusal(413, "body_too_large", body, [(b"connection", b"close")])
+
+    def _invalid_refusal(self, details: list[dict[str, Any]]) -> Refusal:
+        body = error_bytes("invalid_request", "request failed validation", details)
+        return Refusal(422, "invalid", body, [])
+
     async def _refuse(self, send: Any, refusal: Refusal) -> None:
-        self.count(refusal.reason)
+        if refusal.reason:  # "": an error, not a refusal (inference_failed)
+            self.count(refusal.reason)
         await send_json_bytes(send, refusal.status, refusal.body, refusal.headers)
 
     async def _invalid(self, send: Any, details: list[dict[str, Any]]) -> None:
@@ -243,7 +289,15 @@ class PredictEndpoint:
         self, scope: Scope, receive: Any, send: Any, started: float | None = None
     ) -> None:
         serving = self.runtime.serving  # the version this request runs on, to the end
-        refusal = self.precheck()
+        started = started or time.perf_counter()
+        try:
+            timeout_s = request_timeout(scope["headers"])
+        except InvalidTimeout as exc:
+            await self._refuse(send, self._bad_timeout(exc))
+            return
+        refusal = self.precheck(
+            None if timeout_s is None else started + timeout_s - time.perf_counter()
+        )
         if refusal is not None:
             await self._refuse(send, refusal)
             return
@@ -252,7 +306,55 @@ class PredictEndpoint:
         self.metrics.inflight.inc()
         try:
             assert serving is not None  # ready implies loaded
-            await self._predict(scope, receive, send, started or time.perf_counter(), serving)
+            await self._predict(scope, receive, send, started, serving, timeout_s)
+        finally:
+            runtime.inflight -= 1
+            self.metrics.inflight.dec()
+
+    async def run(
+        self,
+        scope: Scope,
+        receive: Any,
+        started: float,
+        parse: Callable[[bytes, Serving], RawColumns],
+    ) -> Refusal | tuple[Serving, np.ndarray, np.ndarray | None] | None:
+        """The prediction flow of ``__call__`` for another wire format (kserve.py):
+        the same deadline header, admission control, body limit, feature store, queue
+        and model version. ``parse`` turns the body into validated columns or raises
+        ``InvalidInput``. Returns (serving, rides, stale flags or None), the refusal to
+        answer (not counted yet: the caller counts and formats it), or None when the
+        client went away before its body arrived."""
+        serving = self.runtime.serving  # the version this request runs on, to the end
+        try:
+            timeout_s = request_timeout(scope["headers"])
+        except InvalidTimeout as exc:
+            return self._bad_timeout(exc)
+        refusal = self.precheck(
+            None if timeout_s is None else started + timeout_s - time.perf_counter()
+        )
+        if refusal is not None:
+            return refusal
+        runtime = self.runtime
+        runtime.inflight += 1
+        self.metrics.inflight.inc()
+        try:
+            assert serving is not None  # ready implies loaded
+            try:
+                body = await read_body_limited(scope, receive, self.settings.max_body_bytes)
+            except BodyTooLarge:
+                return self._body_too_large()
+            except ClientGone:
+                return None
+            try:
+                columns = parse(body, serving)
+            except InvalidInput as exc:
+                reason = "invalid" if exc.status in (400, 422) else ""
+                return Refusal(exc.status, reason, error_bytes(exc.code, str(exc)), [])
+            outcome = await self._compute(columns, serving, started, timeout_s)
+            if type(outcome) is Refusal:
+                return outcome
+            rides, stale = outcome
+            return serving, rides, stale
         finally:
             runtime.inflight -= 1
             self.metrics.inflight.dec()
@@ -263,24 +365,28 @@ class PredictEndpoint:
         return Refusal(503, "feature_store_unavailable", body, [(b"retry-after", retry)])
 
     async def _predict(
-        self, scope: Scope, receive: Any, send: Any, started: float, serving: Serving
+        self,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        started: float,
+        serving: Serving,
+        timeout_s: float | None = None,
     ) -> None:
         settings = self.settings
         try:
             body = await read_body_limited(scope, receive, settings.max_body_bytes)
         except BodyTooLarge:
-            self.count("body_too_large")
-            message = f"request body exceeds {settings.max_body_bytes} bytes (DP_MAX_BODY_BYTES)"
-            await send_json_bytes(
-                send, 413, error_bytes("body_too_large", message), [(b"connection", b"close")]
-            )
+            await self._refuse(send, self._body_too_large())
             return
         except ClientGone:
             return
-        worker = self.runtime.worker
-        assert worker is not None  # ready implies loaded
         spec = serving.manifest.features
-        fast = fast_columns(body, settings.max_rows, spec.n_zones)
+        fast = (
+            fast_columns(body, settings.max_rows, spec.n_zones)
+            if settings.fast_validator
+            else None  # DP_FAST_VALIDATOR=false: pydantic for every body (ablation)
+        )
         if fast is not None:
             columns, by_point = fast
             errors = model_errors(columns, spec, MAX_ZONE_DISTANCE_KM) if by_point else None
@@ -295,28 +401,43 @@ class PredictEndpoint:
         if errors:
             await self._invalid(send, errors)
             return
+        outcome = await self._compute(columns, serving, started, timeout_s)
+        if type(outcome) is Refusal:
+            await self._refuse(send, outcome)
+            return
+        rides, stale = outcome
+        await send_json_bytes(send, 200, self._encode(serving, rides, stale))
+
+    async def _compute(
+        self, columns: RawColumns, serving: Serving, started: float, timeout_s: float | None
+    ) -> Refusal | tuple[np.ndarray, np.ndarray | None]:
+        """Validated columns -> (rides, stale flags or None), or the refusal to send:
+        the feature store, queue and deadline admission, the inference queue."""
+        worker = self.runtime.worker
+        assert worker is not None  # ready implies loaded
+        spec = serving.manifest.features
         need_rides, need_weather = missing_features(columns)
         fetcher = None
         if need_rides.any() or need_weather.any():
             fetcher = self.runtime.fetcher
             if fetcher is None:
-                await self._invalid(send, missing_feature_errors(columns))
-                return
+                return self._invalid_refusal(missing_feature_errors(columns))
             if not fetcher.up:
-                refusal = self._store_unavailable(fetcher.unavailable(), fetcher.retry_after_s)
-                await self._refuse(send, refusal)
-                return
+                return self._store_unavailable(fetcher.unavailable(), fetcher.retry_after_s)
         pending = worker.pending_rows
-        rejection = self.admission.check_queue(
-            len(columns), pending, worker.predicted_wait(pending)
-        )
+        rows = len(columns)
+        rejection = self.admission.check_queue(rows, pending, worker.predicted_wait(pending))
+        if rejection is None and timeout_s is not None:
+            remaining = started + timeout_s - time.perf_counter()
+            predicted = worker.predicted_wait(pending + rows)
+            rejection = self.admission.check_deadline(remaining, predicted)
         if rejection is not None:
-            await self._refuse(send, self._too_many(rejection))
-            return
+            return self._too_many(rejection)
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        deadline = started + settings.latency_budget_s
-        item = WorkItem(columns, loop, future, deadline=deadline, predict=serving.predict)
+        # The earlier of the two deadlines: the caller's never extends the server's budget.
+        budget_s, callers = self.admission.request_budget(timeout_s)
+        item = WorkItem(columns, loop, future, deadline=started + budget_s, predict=serving.predict)
         request = None
         try:
             if fetcher is None:
@@ -325,31 +446,30 @@ class PredictEndpoint:
                 request = FeatureRequest(item, spec, need_rides, need_weather)
                 fetcher.submit(request)
         except FeatureStoreUnavailable as exc:
-            await self._refuse(send, self._store_unavailable(exc, exc.retry_after_s))
-            return
+            return self._store_unavailable(exc, exc.retry_after_s)
         except RuntimeError:  # the worker stopped: draining
-            await self._refuse(send, self._unavailable())
-            return
+            return self._unavailable()
         try:
             rides = await future
         except DeadlineExceeded as exc:
-            budget_ms = settings.latency_budget_ms
+            if callers:
+                detail = (
+                    f"not started within the request's {budget_s * 1000:.0f} ms deadline "
+                    f"({TIMEOUT_HEADER}); {exc}"
+                )
+                return self._too_many(Rejection("deadline", detail, 1))
+            budget_ms = self.settings.latency_budget_ms
             detail = f"not started within the {budget_ms:.0f} ms latency budget ({exc})"
-            await self._refuse(send, self._too_many(Rejection("latency_budget", detail, 1)))
-            return
+            return self._too_many(Rejection("latency_budget", detail, 1))
         except FeatureStoreUnavailable as exc:
-            await self._refuse(send, self._store_unavailable(exc, exc.retry_after_s))
-            return
+            return self._store_unavailable(exc, exc.retry_after_s)
         except WorkerStopped:
-            await self._refuse(send, self._unavailable())
-            return
+            return self._unavailable()
         except Exception as exc:  # noqa: BLE001 - reported to the client
             log.error("inference failed: %s", exc)
             body = error_bytes("inference_failed", "the model failed on this batch")
-            await send_json_bytes(send, 500, body)
-            return
-        stale = None if request is None else request.stale
-        await send_json_bytes(send, 200, self._encode(serving, rides, stale))
+            return Refusal(500, "", body, [])
+        return rides, (None if request is None else request.stale)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -591,6 +711,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
+
+    # Open Inference Protocol (KServe v2): metadata, model readiness and inference, on
+    # the prediction endpoint's admission control, queue and model version.
+    v2_documented = kserve.add_routes(app, predict, settings)
+    # The OpenAPI document also describes the routes FastAPI does not route itself.
+    apidoc.install(app, [apidoc.predict_route(settings), *v2_documented], no_422=kserve.PATHS)
 
     recorder = RequestRecorder(metrics, settings.access_log)
     app.add_middleware(

@@ -99,8 +99,12 @@ class BatchingWorker:
         metrics: Metrics,
         torch_threads: int,
         initial_batch_seconds: dict[int, float],
+        batching: bool = True,
     ) -> None:
+        """``batching=False`` (``DP_BATCHING=false``, the benchmark's ablation): every
+        batch is one request, whatever is queued behind it."""
         self._predict = predict
+        self._batching = batching
         self._max_batch = max_batch
         self._metrics = metrics
         self._torch_threads = torch_threads
@@ -141,7 +145,13 @@ class BatchingWorker:
 
     def predicted_wait(self, pending_rows: int) -> float:
         """Seconds until ``pending_rows`` queued rows are served: the full batches
-        they form at their per-row time, plus the remainder at its own."""
+        they form at their per-row time, plus the remainder at its own. Without
+        batching: one batch per request, at the batch time of their mean size."""
+        if not self._batching:
+            requests = len(self._items) + (1 if self._running_rows else 0)
+            if not requests or not pending_rows:
+                return 0.0
+            return requests * self.batch_seconds[self.bucket_of(-(-pending_rows // requests))]
         full, rest = divmod(pending_rows, self._max_batch)
         wait = full * self._max_batch * self.row_seconds(self._max_batch)
         return wait + rest * self.row_seconds(rest) if rest else wait
@@ -188,12 +198,14 @@ class BatchingWorker:
                     batch.append(items.popleft())
                     rows += item.rows
                     model = item.predict
-                elif rows + item.rows <= self._max_batch and (
-                    item.predict is model or item.predict == model
+                elif (
+                    self._batching
+                    and rows + item.rows <= self._max_batch
+                    and (item.predict is model or item.predict == model)
                 ):
                     batch.append(items.popleft())
                     rows += item.rows
-                else:  # full, or the next request runs on another model version
+                else:  # full, another model version's, or batching is off
                     break
             self._queued_rows -= rows + late_rows
             self._running_rows = rows

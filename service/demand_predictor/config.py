@@ -72,6 +72,13 @@ class Settings:
     feature_store_max_age_s: float = 1200.0
     feature_store_retry_s: float = 1.0
     feature_store_city: str = "default"
+    # Ablation switches (the benchmark's ablation table, bench/): each turns off one of
+    # the service's own mechanisms so its effect has its own number. The defaults are
+    # the service as deployed; turning one off never changes a response's content.
+    batching: bool = True  # false: the inference worker runs one request per batch
+    fused_model: bool = True  # false: the eager network + to_rides (model.PlainRides)
+    fast_validator: bool = True  # false: every body is validated by the pydantic models
+    early_refusal: bool = True  # false: no header-time refusal in the HTTP protocol
 
     @property
     def latency_budget_s(self) -> float:
@@ -247,6 +254,10 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "feature_store_max_age_s": _float_range(1.0, 7 * 86_400.0),
     "feature_store_retry_s": _float_range(0.05, 600.0),
     "feature_store_city": _identifier(allow_empty=False),
+    "batching": _boolean,
+    "fused_model": _boolean,
+    "fast_validator": _boolean,
+    "early_refusal": _boolean,
 }
 
 
@@ -304,6 +315,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if name in env:
             values[key] = _convert(key, env[name], name)
     settings = Settings(**values)
+    if settings.half and not settings.fused_model:
+        raise ConfigError(
+            "invalid DP_HALF=true with DP_FUSED_MODEL=false: float16 runs only through the "
+            "fused model; set DP_FUSED_MODEL=true or DP_HALF=false"
+        )
     return settings
 
 

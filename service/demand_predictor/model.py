@@ -108,3 +108,37 @@ class FusedRides:
             raw = raw.float()
         log_quantiles = nn.functional.softplus(raw).mul_(self.sign).add_(raw[:, 1:2])
         return log_quantiles.expm1_().clamp_min_(0.0)
+
+
+class PlainRides:
+    """``to_rides(net(zones, features))`` as a callable: the eager module, op by op.
+
+    What ``FusedRides`` replaces; the service runs it with ``DP_FUSED_MODEL=false``
+    (the benchmark's ablation), and the benchmark's baselines can run either, so every
+    contender runs the same model code. float32 only.
+    """
+
+    def __init__(self, net: DemandNet) -> None:
+        self.net = net.eval()
+        self.dtype = torch.float32
+
+    def __call__(self, zones: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return to_rides(self.net(zones, features))
+
+
+MODEL_FORMS = ("fused", "plain")
+
+
+def rides_model(
+    net: DemandNet, form: str = "fused", dtype: torch.dtype = torch.float32
+) -> FusedRides | PlainRides:
+    """The inference callable (zones, features) -> rides of ``net``: ``fused``
+    (``FusedRides``, what the service runs by default) or ``plain`` (``PlainRides``).
+    Call it under ``torch.inference_mode()``."""
+    if form == "fused":
+        return FusedRides(net, dtype=dtype)
+    if form == "plain":
+        if dtype != torch.float32:
+            raise ValueError("the plain model runs in float32 only")
+        return PlainRides(net)
+    raise ValueError(f"model form must be one of {', '.join(MODEL_FORMS)}, not {form!r}")

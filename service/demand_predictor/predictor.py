@@ -5,7 +5,8 @@ max_batch, on every device) so the model only ever sees shapes that were warmed 
 before readiness, and on CUDA each shape can be one captured CUDA graph.
 
 The network and its output transform run as ``FusedRides`` (same math, a third of the
-eager module's per-batch cost). Each bucket owns its input/output buffers, reused
+eager module's per-batch cost; ``fused=False`` runs the eager module instead, for the
+benchmark's ablation). Each bucket owns its input/output buffers, reused
 batch after batch (one inference thread; warm-up runs before that thread starts):
 
 * CPU: the network reads the host buffers directly.
@@ -38,7 +39,7 @@ import torch
 from demand_predictor.artifact import LoadedModel
 from demand_predictor.features import HISTORY, RawColumns, build_inputs
 from demand_predictor.metrics import batch_buckets
-from demand_predictor.model import FusedRides
+from demand_predictor.model import rides_model
 
 log = logging.getLogger("demand_predictor.predictor")
 
@@ -141,10 +142,13 @@ class Predictor:
         half: bool = False,
         capture: Capture | None = None,
         graphs: bool = True,
+        fused: bool = True,
     ) -> None:
         """``capture``: how to turn a bucket's eager runner into a graph runner; default
         ``capture_cuda_graph`` on CUDA and none (eager) on the CPU; ``graphs=False``:
-        eager everywhere (the GPU check compares both)."""
+        eager everywhere (the GPU check compares both). ``fused=False``: the eager
+        network op by op (``PlainRides``, ``DP_FUSED_MODEL=false``) instead of
+        ``FusedRides``."""
         self.model = model
         self.device = model.device
         self.cuda = self.device.type == "cuda"
@@ -154,7 +158,10 @@ class Predictor:
         self.half = half
         self.dtype = torch.float16 if half else torch.float32
         n_features = int(self.spec.mean.shape[0])
-        self._rides_net = FusedRides(model.net.eval(), dtype=self.dtype)
+        self.fused = fused
+        self._rides_net = rides_model(
+            model.net.eval(), "fused" if fused else "plain", dtype=self.dtype
+        )
         self._buffers = {
             s: BucketBuffers.allocate(s, n_features, self.device) for s in self.buckets
         }

@@ -4,11 +4,12 @@ Under overload the cheapest useful thing a server can do with a request it will 
 is to refuse it without building an ASGI request: no scope for the app, no task, no
 middleware, no body. As soon as the request line and headers of ``POST /v1/predict``
 are parsed, this protocol asks the endpoint's side-effect-free ``precheck`` (not ready,
-event-loop lag, in-flight limit, queue full, predicted wait past the budget) and, if
-it refuses, writes the same 429/503 response the endpoint would send (JSON body,
-``Retry-After``, ``X-Request-ID``), counts it in the same metrics, and lets the
-parser skip the body. That costs a fraction of a full request, so a saturated server
-still refuses surplus load fast enough to keep the requests it accepts on time.
+event-loop lag, in-flight limit, queue full, predicted wait past the budget or past the
+caller's ``X-Request-Timeout-Ms`` deadline) and, if it refuses, writes the same 429/503
+response the endpoint would send (JSON body, ``Retry-After``, ``X-Request-ID``), counts
+it in the same metrics, and lets the parser skip the body. That costs a fraction of a
+full request, so a saturated server still refuses surplus load fast enough to keep the
+requests it accepts on time.
 
 Only refusals that keep the connection open take this path; draining (which closes
 connections), HTTP/1.0, pipelined and upgrade requests go through the app as usual.
@@ -44,11 +45,20 @@ class _Answered:
         self.message_event = asyncio.Event()  # set() by connection_lost
 
 
-def early_refusal_protocol(endpoint: Any, recorder: RequestRecorder) -> type[HttpToolsProtocol]:
-    """A protocol class bound to the app's ``PredictEndpoint`` and ``RequestRecorder``."""
+def early_refusal_protocol(
+    endpoint: Any, recorder: RequestRecorder, refuse: bool = True
+) -> type[HttpToolsProtocol]:
+    """A protocol class bound to the app's ``PredictEndpoint`` and ``RequestRecorder``.
+
+    ``refuse=False`` (``DP_EARLY_REFUSAL=false``, the benchmark's ablation): the same
+    class, arrival stamp included, without the header-time refusal; every request
+    goes to the app, which refuses it there if it must.
+    """
     answered = _Answered()
 
     class EarlyRefusalProtocol(HttpToolsProtocol):
+        early_refusal = refuse
+
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.scope[ARRIVED_KEY] = time.perf_counter()  # type: ignore[literal-required]
@@ -56,7 +66,8 @@ def early_refusal_protocol(endpoint: Any, recorder: RequestRecorder) -> type[Htt
         def on_headers_complete(self) -> None:
             parser = self.parser
             if (
-                self.url == _PREDICT_URL
+                refuse
+                and self.url == _PREDICT_URL
                 and parser.get_method() == b"POST"
                 and (self.cycle is None or self.cycle.response_complete)
                 and not self.pipeline
@@ -64,7 +75,7 @@ def early_refusal_protocol(endpoint: Any, recorder: RequestRecorder) -> type[Htt
                 and parser.should_keep_alive()
                 and not parser.should_upgrade()
             ):
-                refusal = endpoint.precheck()
+                refusal = endpoint.precheck_headers(self.headers)
                 if refusal is not None and refusal.reason != "draining":
                     self._refuse(refusal)
                     return

@@ -201,7 +201,12 @@ class Runtime:
                 verified=self.verified,
             )
             self.verified = None  # the mapping holds the file now
-            predictor = Predictor(loaded, self.settings.max_batch, half=self.settings.half)
+            predictor = Predictor(
+                loaded,
+                self.settings.max_batch,
+                half=self.settings.half,
+                fused=self.settings.fused_model,
+            )
             timings = predictor.warmup(
                 self.settings.warmup_rounds,
                 self.metrics.warmup_batches.inc,
@@ -214,6 +219,7 @@ class Runtime:
                 self.metrics,
                 self.settings.torch_threads,
                 initial_batch_seconds=timings,
+                batching=self.settings.batching,
             )
             fetcher = self._feature_fetcher(worker)
             if self.freeze_heap:
@@ -250,6 +256,8 @@ class Runtime:
                 "cuda_graph_fallbacks": len(predictor.graph_fallbacks),
                 "buckets": list(predictor.buckets),
                 "warmup_rounds": self.settings.warmup_rounds,
+                "fused_model": self.settings.fused_model,
+                "batching": self.settings.batching,
                 "load_s": round(time.perf_counter() - started, 3),
             },
         )
@@ -385,7 +393,9 @@ class Runtime:
                     f"not {settings.model_name} {version}",
                     422,
                 )
-            predictor = Predictor(loaded, settings.max_batch, half=settings.half)
+            predictor = Predictor(
+                loaded, settings.max_batch, half=settings.half, fused=settings.fused_model
+            )
             predictor.warmup(
                 settings.warmup_rounds,
                 self.metrics.warmup_batches.inc,

@@ -68,12 +68,68 @@ class Instance(BaseModel):
         return self
 
 
-def request_adapter(max_rows: int) -> TypeAdapter[Any]:
+class InvalidInput(ValueError):
+    """A request another wire format's parser refuses (kserve.py): the HTTP status, the
+    error code and the message (app.py's ``PredictEndpoint.run`` answers it)."""
+
+    def __init__(self, message: str, status: int = 422, code: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def request_model(max_rows: int) -> type[BaseModel]:
+    """The body of ``POST /v1/predict`` (its row cap is ``DP_MAX_ROWS``)."""
+
     class PredictRequest(BaseModel):
         model_config = _STRICT
         instances: list[Instance] = Field(min_length=1, max_length=max_rows)
 
-    return TypeAdapter(PredictRequest)
+    return PredictRequest
+
+
+def request_adapter(max_rows: int) -> TypeAdapter[Any]:
+    return TypeAdapter(request_model(max_rows))
+
+
+# The responses of POST /v1/predict, for the OpenAPI document (apidoc.py). The handler
+# formats its bodies itself (a template for 200, error_bytes for errors); a test
+# validates real responses against the schemas these models give.
+_DOCUMENTED = ConfigDict(protected_namespaces=())
+
+
+class Prediction(BaseModel):
+    model_config = _DOCUMENTED
+    demand: float = Field(description="predicted rides in the next 15 minutes (the median)")
+    lower: float = Field(description="5th percentile: lower end of the 90 % interval")
+    upper: float = Field(description="95th percentile: upper end of the 90 % interval")
+    stale: bool = Field(
+        description="a feature read from the online feature store was stale or missing"
+    )
+    model_version: str = Field(description="the model version that computed this row")
+
+
+class PredictResponse(BaseModel):
+    model_config = _DOCUMENTED
+    model: str = Field(description="model name")
+    model_version: str
+    interval: str = Field(description='"90% (5th to 95th percentile)"')
+    unit: str = Field(description='"rides in the zone in the next 15 minutes"')
+    predictions: list[Prediction] = Field(description="one per instance, in request order")
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="machine-readable kind of problem, e.g. less_than_equal")
+    loc: list[str | int] = Field(description='where, e.g. ["instances", 1, "hour"]')
+    msg: str
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. invalid_request, queue_full")
+    message: str = Field(description="what went wrong and what to do about it")
+    details: list[ErrorDetail] | None = Field(
+        default=None, description="every validation problem (422 and 400 only)"
+    )
 
 
 def error_list(exc: ValidationError) -> list[dict[str, Any]]:

@@ -31,11 +31,13 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from demand_predictor import artifact, modelstore
 from demand_predictor.app import create_app
@@ -257,25 +259,19 @@ def event_loop_options() -> dict[str, str]:
     return {"loop": "uvloop", "http": "httptools"}
 
 
-def run(settings: Settings) -> int:
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    try:
-        verified = verify_artifact(settings)
-    except artifact.ArtifactError as exc:
-        log.critical("refusing to start: %s", exc, extra={"event": "artifact_rejected"})
-        return EXIT_BAD_ARTIFACT
-    runtime = Runtime(settings, Metrics(settings.max_batch))
-    runtime.verified = verified
-    runtime.freeze_heap = True
-    app = create_app(settings, runtime)
+def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+    """The server settings of the service: uvloop + httptools with the early-refusal
+    protocol (``DP_EARLY_REFUSAL``) bound to the app's prediction endpoint, serving the
+    app's front (``app.state.asgi_front``). The benchmark's HTTP floor on the service's
+    stack (bench/baselines.py) is served with exactly these."""
     options: dict[str, Any] = event_loop_options()
     if options["http"] == "httptools":
         from demand_predictor.protocol import early_refusal_protocol
 
         options["http"] = early_refusal_protocol(
-            app.state.predict_endpoint, app.state.request_recorder
+            app.state.predict_endpoint, app.state.request_recorder, refuse=settings.early_refusal
         )
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app.state.asgi_front,
         host=settings.host,
         port=settings.port,
@@ -288,6 +284,25 @@ def run(settings: Settings) -> int:
         timeout_keep_alive=5,
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
     )
+
+
+def run(settings: Settings, customize: Callable[[FastAPI], None] | None = None) -> int:
+    """Serve until drained. ``customize(app)`` runs after the app is built and before
+    the server settings are derived from it (the benchmark's floor swaps the
+    prediction handler for a constant there); the service itself passes none."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    try:
+        verified = verify_artifact(settings)
+    except artifact.ArtifactError as exc:
+        log.critical("refusing to start: %s", exc, extra={"event": "artifact_rejected"})
+        return EXIT_BAD_ARTIFACT
+    runtime = Runtime(settings, Metrics(settings.max_batch))
+    runtime.verified = verified
+    runtime.freeze_heap = True
+    app = create_app(settings, runtime)
+    if customize is not None:
+        customize(app)
+    config = uvicorn_config(settings, app)
     admin = None
     if settings.admin_socket:
         try:

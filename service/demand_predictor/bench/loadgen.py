@@ -5,6 +5,13 @@ request's latency is measured from its *scheduled* send time, so a slow server (
 busy generator) cannot hide queueing delay by delaying the next send: coordinated
 omission is avoided. ``lag`` records how late the generator actually sent; when it is
 large, the generator itself was the bottleneck and the phase says so.
+
+Each body may name the status it must get (``expected``: 200, or 422 for the invalid
+requests of a mixed workload) and its row count (``rows``): a 422 where one is expected
+counts as ``invalid_ok``, any other mismatch as an error, and ``achieved_rows_ps``
+counts the rows of 200 responses. ``summary(min_tail=10)`` reports a percentile only
+when at least 10 samples lie above it (p50: 20 samples, p99: 1,000, p99.9: 10,000), so
+no p99 comes from a handful of requests; each summary states its sample count.
 """
 
 from __future__ import annotations
@@ -27,16 +34,24 @@ class PhaseResult:
     ok: int = 0
     rejected: int = 0  # 429 / 503: refused cleanly
     errors: int = 0  # other status codes, connection errors, timeouts
+    invalid_ok: int = 0  # 422 where the body was meant to be refused as invalid
+    ok_rows: int = 0  # rows answered with 200
     ok_latency_s: list[float] = field(default_factory=list)
     send_lag_s: list[float] = field(default_factory=list)
     wall_s: float = 0.0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, min_tail: int | None = None) -> dict[str, Any]:
+        """The phase's figures. ``min_tail``: report a percentile only when at least
+        that many samples lie above it (None: always, from however few samples)."""
         lat = np.asarray(self.ok_latency_s) * 1000.0
         lag = np.asarray(self.send_lag_s) * 1000.0
 
         def pct(values: np.ndarray, q: float) -> float | None:
-            return round(float(np.percentile(values, q)), 3) if values.size else None
+            if not values.size:
+                return None
+            if min_tail is not None and values.size * (100.0 - q) / 100.0 < min_tail - 1e-9:
+                return None  # too few samples for this percentile
+            return round(float(np.percentile(values, q)), 3)
 
         not_ok = self.rejected + self.errors
         return {
@@ -48,7 +63,10 @@ class PhaseResult:
             "ok": self.ok,
             "rejected": self.rejected,
             "errors": self.errors,
+            "invalid_ok": self.invalid_ok,
+            "latency_samples": int(lat.size),
             "achieved_ok_rps": round(self.ok / self.wall_s, 1) if self.wall_s else 0.0,
+            "achieved_rows_ps": round(self.ok_rows / self.wall_s, 1) if self.wall_s else 0.0,
             "error_rate": round(self.errors / self.scheduled, 5) if self.scheduled else 0.0,
             "rejection_rate": round(self.rejected / self.scheduled, 5) if self.scheduled else 0.0,
             "not_ok_rate": round(not_ok / self.scheduled, 5) if self.scheduled else 0.0,
@@ -156,8 +174,17 @@ async def run_phase(
     seed: int = 0,
     max_connections: int = 256,
     timeout_s: float = 10.0,
+    expected: list[int] | None = None,
+    rows: list[int] | None = None,
 ) -> PhaseResult:
-    """Offer ``rate`` requests/s (Poisson arrivals) for ``duration_s``; wait for replies."""
+    """Offer ``rate`` requests/s (Poisson arrivals) for ``duration_s``; wait for replies.
+
+    Body ``i % len(bodies)`` is sent as request ``i``; ``expected[j]`` is the status
+    body ``j`` must get (default 200) and ``rows[j]`` its row count (default 1)."""
+    want = expected or [200] * len(bodies)
+    sizes = rows or [1] * len(bodies)
+    if len(want) != len(bodies) or len(sizes) != len(bodies):
+        raise ValueError("expected and rows must have one entry per body")
     rng = np.random.default_rng(seed)
     expected = rate * duration_s
     offsets = np.cumsum(rng.exponential(1.0 / rate, int(expected * 1.3) + 20))
@@ -170,14 +197,18 @@ async def run_phase(
 
     async def one(i: int, scheduled_at: float) -> None:
         result.send_lag_s.append(time.perf_counter() - scheduled_at)
+        j = i % len(payloads)
         try:
-            status = await _send_one(pool, payloads[i % len(payloads)])
+            status = await _send_one(pool, payloads[j])
         except (OSError, asyncio.IncompleteReadError, ValueError):
             result.errors += 1
             return
-        if status == 200:
+        if status == 200 and want[j] == 200:
             result.ok += 1
+            result.ok_rows += sizes[j]
             result.ok_latency_s.append(time.perf_counter() - scheduled_at)
+        elif status == 422 and want[j] == 422:
+            result.invalid_ok += 1
         elif status in (429, 503):
             result.rejected += 1
         else:
