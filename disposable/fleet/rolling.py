@@ -7,6 +7,15 @@ Rolling rebuild, for each inference host in turn:
   its /readyz -> ready -> wait until HAProxy's health checks count it UP.
 It stops at the first failure: that host stays in maint, the rest of the fleet serves.
 
+In the local cloud every host shares this machine's cores, so a host being configured
+(apt, pip: minutes of CPU) would slow the answers of the hosts serving. While it is
+configured it holds a soft CPU share: LXD's `limits.cpu.allowance` of 5 %, which is
+cgroup cpu.shares 51 against the serving hosts' 1024. Soft: when the CPUs are idle it
+still gets all of them; it only yields when a serving host needs one. The allowance is
+removed before the host is verified and takes traffic, also on failure. (LXD's
+`limits.cpu.priority` is no such lever: its lowest value is cpu.shares 1014 against 1024,
+measured.) On GCP each host has its own VM and nothing competes.
+
 Scaling: new hosts are configured before the load balancer hears of them, and enter
 rotation only once their /readyz passes its checks (then slowstart ramps them up);
 removed hosts are drained and put in maint before Terraform destroys them. The load
@@ -15,8 +24,9 @@ balancer is reconfigured (a reload) only between those steps, never during a rol
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from disposable import configuring, provisioning
@@ -27,7 +37,11 @@ from disposable.fleet.haproxy import RuntimeApi
 from disposable.hosts import health
 from disposable.hosts.contract import Contract
 from disposable.hosts.inventory import load_contract
+from disposable.local import lxd
 from disposable.proof.verify import verify
+
+# The soft CPU share of a host while it is configured (local cloud only; see above).
+BUILDING_CPU_ALLOWANCE = "5%"
 
 
 @dataclass
@@ -50,6 +64,28 @@ class HostSteps:
 
 
 STEPS = ("drain", "replace", "configure", "verify", "ready")
+
+
+@contextlib.contextmanager
+def building(env: Environment, hosts: list[str]) -> Iterator[None]:
+    """While `hosts` are configured they yield the CPU to the hosts serving (local cloud
+    only). Set and removed within this step, so Terraform never sees it; removed on
+    failure too."""
+    if not env.is_local:
+        yield
+        return
+    for host in hosts:
+        lxd.lxc("config", "set", host, "limits.cpu.allowance", BUILDING_CPU_ALLOWANCE)
+    try:
+        yield
+    finally:
+        for host in hosts:
+            lxd.lxc("config", "unset", host, "limits.cpu.allowance", check=False)
+
+
+def configure_yielding(env: Environment, hosts: list[str], frozen: bool) -> None:
+    with building(env, hosts):
+        configuring.configure(env, limit=",".join(hosts), frozen=frozen)
 
 
 def show(rows: list[HostSteps]) -> None:
@@ -83,7 +119,7 @@ def rolling_rebuild(env: Environment, variables: Mapping[str, str], frozen: bool
             say(f"\n=== rolling rebuild: {host.name} ({len(rows)}/{len(hosts)}) ===")
             row.timed("drain", lambda h=host.name: drain(api, h))
             row.timed("replace", lambda h=host.name: provisioning.provision(env, variables, replace=[h]))
-            row.timed("configure", lambda h=host.name: configuring.configure(env, limit=h, frozen=frozen))
+            row.timed("configure", lambda h=host.name: configure_yielding(env, [h], frozen))
             row.timed("verify", lambda h=host.name: verify(env.name, limit=h))
             row.timed("ready", lambda h=host.name: readmit(api, h))
     finally:
@@ -120,7 +156,7 @@ def scale(env: Environment, count: int, frozen: bool = False) -> Contract:
         contract = provisioning.provision(env, variables)
         added = [h.name for h in contract.in_group("inference") if h.name not in known]
         say(f"Fleet: configuring {', '.join(added)} before the load balancer hears of them")
-        configuring.configure(env, limit=",".join(added), frozen=frozen)
+        configure_yielding(env, added, frozen)
         verify_each(env, added)
         configuring.configure(env, limit="lb", frozen=frozen)  # reload: the new servers, health-checked
         for name in added:

@@ -82,10 +82,10 @@ def test_2_rolling_rebuild_under_load(invoke: Invoke, load: Load) -> None:
     print(f"rolling p99 / steady p99: {ratio:.2f}x (issue 12's bar: 2x)")
     assert figures["failed"] == 0
     assert all(after[name] != before[name] for name in before), "every host was replaced"
-    # Not 2x steady: on 2 shared cores the host being rebuilt competes with the hosts
-    # serving, and the ratio measured 1.2x-2.8x from run to run (README, Fleet). What holds
-    # everywhere: every answer within the service's latency budget at the 99th percentile.
     assert figures["p99_ms"] <= LATENCY_BUDGET_MS, (figures, steady)  # type: ignore[operator]
+    # Issue 12's bar. On 2 shared cores the host being configured yields the CPU to the hosts
+    # serving (disposable/fleet/rolling.py: a soft LXD CPU allowance while it is configured).
+    assert ratio <= 2.0, (figures, steady)
 
 
 def test_3_sigterm_one_host(load: Load) -> None:

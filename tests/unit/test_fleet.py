@@ -75,3 +75,37 @@ def test_scaling_down_removes_the_highest_numbered_hosts_first() -> None:
     names = ["dml-local-10", "dml-local-2", "dml-local-1", "dml-local-9"]
     hosts = sorted((_host(n) for n in names), key=rolling.host_number)
     assert [h.name for h in hosts] == ["dml-local-1", "dml-local-2", "dml-local-9", "dml-local-10"]
+
+
+def test_a_host_being_configured_yields_the_cpu_and_gets_it_back_also_on_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LXD's soft allowance (cpu.shares 51 vs 1024) while configuring; removed before verify,
+    and when configure fails."""
+    from disposable.environments import get_environment
+    from disposable.fleet import rolling
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: calls.append(a))
+
+    def failing(env: object, limit: str, frozen: bool) -> None:
+        assert calls == [("config", "set", "dml-local-4", "limits.cpu.allowance", "5%"),
+                         ("config", "set", "dml-local-5", "limits.cpu.allowance", "5%")]  # fmt: skip
+        raise RuntimeError("apt failed")
+
+    monkeypatch.setattr(rolling.configuring, "configure", failing)
+    with pytest.raises(RuntimeError):
+        rolling.configure_yielding(get_environment("local"), ["dml-local-4", "dml-local-5"], frozen=False)
+    assert calls[2:] == [("config", "unset", "dml-local-4", "limits.cpu.allowance"),
+                         ("config", "unset", "dml-local-5", "limits.cpu.allowance")]  # fmt: skip
+
+
+def test_gcp_hosts_are_never_given_lxd_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from disposable.environments import get_environment
+    from disposable.fleet import rolling
+
+    monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: pytest.fail(f"lxc {a} on GCP"))
+    seen: list[str] = []
+    monkeypatch.setattr(rolling.configuring, "configure", lambda env, limit, frozen: seen.append(limit))
+    rolling.configure_yielding(get_environment("gcp"), ["dml-gcp-1"], frozen=False)
+    assert seen == ["dml-gcp-1"]
