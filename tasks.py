@@ -362,11 +362,34 @@ def test(c):  # type: ignore[no-untyped-def]
     checks.test_all()
 
 
-@task(help={"quick": "short phases (~2-3 minutes) instead of ~10", "targets": "comma-separated subset"})
+@task(
+    help={
+        "quick": "shorter phases (~25 minutes on 2 cores) instead of ~45",
+        "targets": "comma-separated subset of the contenders (default: all, see service/README.md)",
+        "scenarios": "comma-separated subset of one_row,mix (default: both)",
+        "reps": "repetitions, each contender started afresh in each (default 3; the tables need >= 3)",
+    }
+)
 @reported
-def bench(c, quick=False, targets=""):  # type: ignore[no-untyped-def]
-    """Open-loop benchmark of the service against a naive endpoint, the HTTP floor and LitServe."""
-    checks.bench(quick=quick, targets=targets)
+def bench(c, quick=False, targets="", scenarios="", reps="3"):  # type: ignore[no-untyped-def]
+    """Open-loop benchmark: the service like-for-like against naive FastAPI, LitServe and two HTTP floors,
+    its ablations, a wrk cross-check; tables with min/median/max over repetitions."""
+    checks.bench(quick=quick, targets=targets, scenarios=scenarios, reps=int(number(reps, "--reps", int, 1)))
+
+
+@task(
+    help={
+        **ENV_HELP,
+        "rate": "requests per second, open loop (default 83: the article's 5,000/minute peak)",
+        "seconds": "how long (default 60)",
+    }
+)
+@reported
+def load(c, env="local", rate="83", seconds="60"):  # type: ignore[no-untyped-def]
+    """Open-loop load on the environment's front door (or its one host): requests, failures, p50/p99, who served."""
+    from disposable.fleet import loadtest
+
+    loadtest.run(get_environment(env).name, number(rate, "--rate", float), number(seconds, "--seconds", float))
 
 
 @task(help={**ENV_HELP, "runs": "how many times to run the loop (each figure: min/median/max over the runs)"})

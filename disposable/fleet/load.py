@@ -38,6 +38,7 @@ class Sample:
     status: int  # HTTP status; 0 for a connection error or a timeout
     server: str  # X-Served-By, "" when absent
     error: str = ""  # for status 0: the exception, and whether the connection was reused
+    lag: float = 0.0  # seconds from `due` until this generator started sending it (its own delay)
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Load:
         return None
 
     async def _one(self, request: bytes, due: float, idle: list) -> None:  # type: ignore[type-arg]
+        lag = time.monotonic() - due
         self._inflight += 1
         status, server, reuse, conn, error = 0, "", False, None, ""
         reused = False
@@ -152,7 +154,7 @@ class Load:
                 else:
                     conn[1].close()
             self._inflight -= 1
-        self.samples.append(Sample(due, time.monotonic() - due, status, server, error))
+        self.samples.append(Sample(due, time.monotonic() - due, status, server, error, lag))
 
     # -- figures ---------------------------------------------------------------------
     def between(self, start: float, end: float) -> list[Sample]:
@@ -162,6 +164,7 @@ class Load:
         chosen = self.between(window.start, window.end or time.monotonic())
         ok = np.asarray([s.latency for s in chosen if s.status == 200]) * 1000
         failed = [s for s in chosen if s.status != 200]
+        lags = np.asarray([s.lag for s in chosen]) * 1000
         return {
             "phase": window.name,
             "requests": len(chosen),
@@ -171,4 +174,7 @@ class Load:
             "p50_ms": round(float(np.percentile(ok, 50)), 1) if ok.size else None,
             "p99_ms": round(float(np.percentile(ok, 99)), 1) if ok.size else None,
             "seconds": round((window.end or time.monotonic()) - window.start, 1),
+            # The generator's own delay (counted in the latencies above): when it is large,
+            # this machine's load, not the service, made those requests late.
+            "generator_lag_p99_ms": round(float(np.percentile(lags, 99)), 1) if lags.size else None,
         }

@@ -8,6 +8,7 @@ directory of this module's own, so the versions it publishes never reach other t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,6 +96,17 @@ def test_1_zone_only_requests_use_the_store_and_every_host_agrees(environment: N
     assert len(set(answers)) == 1, f"the same zone and time give the same answer on every host: {answers}"
     own = _predict(_urls()[0], SELF_CONTAINED).json()["predictions"][0]
     assert own["demand"] != answers[0], "values the client sends win over the store's"
+
+
+def test_1b_invoke_load_goes_through_the_front_door_to_every_host(environment: None, invoke: Invoke) -> None:
+    """`invoke load`: the front door (the load balancer), not a host; every host answers."""
+    code, out = invoke("load", "--rate", "40", "--seconds", "10", timeout=120)
+    assert code == 0, out
+    figures = json.loads((REPO / ".state" / "local" / "reports" / "load.json").read_text())
+    door = load_contract("local").front_door
+    assert door is not None and figures["target"] == f"front door {door.address}:{door.port}"
+    assert figures["failed"] == 0 and figures["requests"] >= 300, figures  # 40/s for 10 s
+    assert set(figures["served_by"]) == {h.name for h in load_contract("local").in_group("inference")}, figures
 
 
 def test_2_a_rebuild_of_every_host_keeps_the_data_and_include_state_removes_it(
