@@ -131,7 +131,7 @@ def wait_front_door(url: str, timeout: float = 300) -> float:
 SHED_ERRORS = {"queue_full", "latency_budget"}
 
 
-def _shed(response: httpx.Response) -> bool:
+def is_shed(response: httpx.Response) -> bool:
     """An answer of the service's admission control (overload), not of its correctness."""
     if response.status_code not in (429, 503):
         return False
@@ -160,7 +160,7 @@ def check_zone_only_prediction(url: str, timeout: float = 10) -> dict[str, objec
             response = httpx.post(where, json=ZONE_ONLY, timeout=timeout)
         except httpx.HTTPError as exc:
             raise DisposableError(f"Zone-only prediction: {where} did not answer ({exc}).", hint) from exc
-        if not _shed(response) or time.monotonic() >= deadline:
+        if not is_shed(response) or time.monotonic() >= deadline:
             break
         shed += 1  # a busy host's load shedding says "later", not "wrong": ask again, as a client would
         time.sleep(min(float(response.headers.get("retry-after", "1") or 1), 1.0))

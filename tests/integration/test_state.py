@@ -22,6 +22,7 @@ import httpx
 import pytest
 from conftest import REPO, Invoke
 
+from disposable.hosts import health
 from disposable.hosts.inventory import load_contract
 from disposable.local import statevolume
 from disposable.state.feed import feeder_password_file
@@ -63,8 +64,18 @@ def _urls() -> list[str]:
     return [f"http://{h.address}:8080" for h in load_contract("local").in_group("inference")]
 
 
-def _predict(url: str, instance: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{url}/v1/predict", json={"instances": [instance]}, timeout=10)
+def _predict(url: str, instance: dict[str, Any], shed_for: float = 10.0) -> httpx.Response:
+    """One prediction; asked again (for up to `shed_for` s) only while admission control
+    sheds it (503/429 queue_full or latency_budget): a just-configured host may shed its
+    first request, which says "later", not "wrong" (verify does the same). Any other
+    answer is returned as it is."""
+    deadline = time.monotonic() + shed_for
+    while True:
+        response = httpx.post(f"{url}/v1/predict", json={"instances": [instance]}, timeout=10)
+        if not health.is_shed(response) or time.monotonic() >= deadline:
+            return response
+        print(f"{url}: shed ({response.text[:120]}), asking again")
+        time.sleep(0.5)
 
 
 def _feeder(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
