@@ -25,6 +25,7 @@ from demand_predictor.predictor import Predictor, synthetic_rows
 from fastapi.testclient import TestClient
 
 from conftest import instance
+from test_fast_paths import _Transport  # the fake asyncio transport the protocol tests share
 
 SWITCHES = ("DP_BATCHING", "DP_FUSED_MODEL", "DP_FAST_VALIDATOR", "DP_EARLY_REFUSAL")
 
@@ -170,30 +171,6 @@ def test_fast_validator_off_sends_every_body_to_pydantic(
 
 
 # -- DP_EARLY_REFUSAL -------------------------------------------------------------------
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1234) if name in ("sockname", "peername") else default
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def _request(body: bytes, request_id: str) -> bytes:
