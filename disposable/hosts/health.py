@@ -141,6 +141,21 @@ def is_shed(response: httpx.Response) -> bool:
         return False
 
 
+def post_until_not_shed(url: str, body: object, timeout: float) -> tuple[httpx.Response, int]:
+    """POST `body` to `url`; asked again while admission control sheds it, until `timeout`
+    s have passed. A busy host's load shedding says "later", not "wrong": a client asks
+    again (after Retry-After, at most 1 s). Returns the last answer and how often it was
+    shed; any other answer is returned at once, and HTTP errors propagate."""
+    shed = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.post(url, json=body, timeout=timeout)
+        if not is_shed(response) or time.monotonic() >= deadline:
+            return response, shed
+        shed += 1
+        time.sleep(min(float(response.headers.get("retry-after", "1") or 1), 1.0))
+
+
 # A request with only where and when: recent rides and weather come from the feature store.
 ZONE_ONLY = {"instances": [{"zone_id": 3, "hour": 8, "day_of_week": 1}]}
 
@@ -153,17 +168,10 @@ def check_zone_only_prediction(url: str, timeout: float = 10) -> dict[str, objec
         "The service reads features from the environment's feature store: `invoke feed --once` writes the "
         "current interval; `invoke status` shows whether the features host is up."
     )
-    shed = 0
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = httpx.post(where, json=ZONE_ONLY, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise DisposableError(f"Zone-only prediction: {where} did not answer ({exc}).", hint) from exc
-        if not is_shed(response) or time.monotonic() >= deadline:
-            break
-        shed += 1  # a busy host's load shedding says "later", not "wrong": ask again, as a client would
-        time.sleep(min(float(response.headers.get("retry-after", "1") or 1), 1.0))
+    try:
+        response, shed = post_until_not_shed(where, ZONE_ONLY, timeout)
+    except httpx.HTTPError as exc:
+        raise DisposableError(f"Zone-only prediction: {where} did not answer ({exc}).", hint) from exc
     if shed:
         say(f"Feature store: the zone-only prediction was shed {shed} time(s) (host busy) before it was answered")
     if response.status_code != 200:

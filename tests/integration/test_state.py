@@ -69,13 +69,10 @@ def _predict(url: str, instance: dict[str, Any], shed_for: float = 10.0) -> http
     sheds it (503/429 queue_full or latency_budget): a just-configured host may shed its
     first request, which says "later", not "wrong" (verify does the same). Any other
     answer is returned as it is."""
-    deadline = time.monotonic() + shed_for
-    while True:
-        response = httpx.post(f"{url}/v1/predict", json={"instances": [instance]}, timeout=10)
-        if not health.is_shed(response) or time.monotonic() >= deadline:
-            return response
-        print(f"{url}: shed ({response.text[:120]}), asking again")
-        time.sleep(0.5)
+    response, shed = health.post_until_not_shed(f"{url}/v1/predict", {"instances": [instance]}, shed_for)
+    if shed:
+        print(f"{url}: shed {shed} time(s) before this answer")
+    return response
 
 
 def _feeder(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
