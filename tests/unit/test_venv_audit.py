@@ -54,3 +54,19 @@ def test_an_edited_file_marks_its_package_damaged_and_nothing_else_unrecorded(tm
     assert found["damaged"] == ["fastapi"]
     assert found["extra"] == ["intruder"]
     assert found["unrecorded"] == [str(site / "sitecustomize.py")], "an intact file of a damaged package is recorded"
+
+
+def test_missing_names_locked_packages_absent_or_at_another_version(tmp_path: Path) -> None:
+    """configure runs pip only when `missing` is not empty: it must name a package that is not
+    installed and one installed at another version, and nothing that matches the lock."""
+    python, site = _site(tmp_path / "venv")
+    _install(site, "fastapi", {"fastapi/__init__.py": b""})  # 1.0, as locked
+    _install(site, "uvicorn", {"uvicorn/__init__.py": b""})  # 1.0, locked at 2.0
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(
+        "fastapi==1.0 \\\n    --hash=sha256:00\nuvicorn==2.0 \\\n    --hash=sha256:00\nRedis==5.0.1 --hash=sha256:00\n"
+    )
+    out = subprocess.run([str(python), str(AUDIT), str(lock)], capture_output=True, text=True, check=True).stdout
+    found = json.loads(out)
+    assert found["missing"] == ["redis==5.0.1", "uvicorn==2.0"]
+    assert found["extra"] == [] and found["damaged"] == []

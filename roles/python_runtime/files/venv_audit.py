@@ -1,8 +1,11 @@
 """Audit a virtualenv against its lock and its packages' RECORD files (python_runtime role).
 
     venv/bin/python venv_audit.py LOCK_FILE   ->  JSON on stdout:
-    {"extra": [dist names not in the lock], "damaged": [dists with an edited or missing file],
+    {"missing": ["name==version" of the lock not installed at exactly that version],
+     "extra": [dist names not in the lock], "damaged": [dists with an edited or missing file],
      "unrecorded": [files in site-packages that no package installed]}
+Configure installs from the wheelhouse only when "missing" is not empty (pip's own
+"already satisfied" pass over the whole lock cost seconds on every run).
 Standard library only; bytecode (__pycache__, *.pyc) is ignored.
 """
 
@@ -24,8 +27,10 @@ def normalise(name):
 
 
 def locked(path):
+    """normalised name -> exact version, from a hash-locked requirements file."""
     with open(path) as handle:
-        return {normalise(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", handle.read(), re.MULTILINE)}
+        text = handle.read()
+    return {normalise(m.group(1)): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.MULTILINE)}
 
 
 def file_sha256(path):
@@ -36,9 +41,10 @@ def file_sha256(path):
 def main():
     site = sysconfig.get_paths()["purelib"]
     wanted = locked(sys.argv[1])
-    extra, damaged, recorded = [], [], set()
+    extra, damaged, recorded, installed = [], [], set(), {}
     for dist in importlib.metadata.distributions(path=[site]):
         name = normalise(dist.metadata["Name"])
+        installed.setdefault(name, set()).add(dist.version)
         if name not in wanted and name not in ALWAYS:
             extra.append(name)
         for entry in dist.files or []:  # every file, also after a damaged one: all are recorded
@@ -56,7 +62,14 @@ def main():
             for f in filenames
             if os.path.normpath(os.path.join(dirpath, f)) not in recorded and not f.endswith(SKIP_SUFFIXES)
         ]
-    json.dump({"extra": sorted(extra), "damaged": sorted(set(damaged)), "unrecorded": sorted(unrecorded)}, sys.stdout)
+    missing = [f"{name}=={version}" for name, version in sorted(wanted.items()) if installed.get(name) != {version}]
+    found = {
+        "missing": missing,
+        "extra": sorted(extra),
+        "damaged": sorted(set(damaged)),
+        "unrecorded": sorted(unrecorded),
+    }
+    json.dump(found, sys.stdout)
 
 
 main()
