@@ -313,3 +313,25 @@ def test_a_ramp_step_the_generator_sent_late_is_measured_again_pass_or_fail() ->
     last = asyncio.run(b.ramp_step(_target(), 1, b.loads["one_row"], 200.0))
     assert calls == [200.0] * (1 + bench.GENERATOR_RETRIES)  # then it is judged as measured
     assert not last["passed"] and "discarded" not in last
+
+
+def test_an_overload_phase_the_generator_could_not_send_reports_no_latency(tmp_path: Path) -> None:
+    """At 3x the service's maximum the generator on its one core sent 130-280 ms late and
+    'measured' a p99 of 1.6-2.9 s of its own making: such a phase is counted as
+    generator-bound, its latency left out; a discarded attempt is not counted at all."""
+    results = _results()
+    overload = [
+        p for p in results["phases"] if p["phase"] == "overload" and p["target"] == "service"
+    ]
+    overload[0]["generator_lagged"], overload[0]["generator_lag_p99_ms"] = True, 280.0
+    overload[0]["p99_ms"] = 2690.0
+    results["phases"].append({**overload[1], "p99_ms": 5000.0, "discarded": "generator late"})
+    figures = report.aggregate(results)
+    service = figures["overload"]["service"]
+    assert service["p99_ms"]["n"] == 2 and service["p99_ms"]["max"] == 80.0
+    assert service["generator_bound"] == 1 and service["offered"]["n"] == 3
+    for phase in overload:
+        phase["generator_lagged"] = True
+    checks = report.check_targets(report.aggregate(results))
+    assert checks["overload_p99_accepted_ms"]["met"] is None
+    assert "generator-bound" in checks["overload_p99_accepted_ms"]["value"]

@@ -21,11 +21,15 @@ Phases, per repetition (default 3), each contender started afresh in each repeti
 spike (83 req/s), a ramp to the highest rate with p99 <= 50 ms and < 0.1 % non-200
 (geometric steps, then one step at the geometric mean of the last pass and the first
 failure; from the second repetition on it starts one step below the previous result),
-overload (3x the service's one_row maximum of that repetition: service and
+overload (1.5x the service's one_row maximum of that repetition: service and
 no_early_refusal), and the wrk cross-check (floor and service). A phase lasts long
 enough for its percentile: a p99 needs 1,000 latency samples (10 above it) and is not
-reported from fewer. No phase is rerun; a phase whose generator sent late (send-lag
-p99 > 20 ms) is flagged in the results, never replaced.
+reported from fewer. A ramp step or overload phase during which the generator itself
+sent late (send-lag p99 > 20 ms) measured this machine, not the server: it is measured
+again (at most twice), the discarded attempt kept in results.json and marked; a phase
+still late after that is reported as generator-bound, without its latency. (At 3x the
+service's maximum, the first default, the generator on its one core could not send the
+rate: 130-280 ms send lag, p99 1.6-2.9 s of its own making.)
 Each server is pinned to CPU 1 and the generator (and wrk) to CPU 0 (2-core box).
 """
 
@@ -57,7 +61,7 @@ SLO_P99_MS = 50.0
 SPIKE_RATE = 83.0
 SPIKE_P99_MS = 15.0  # the spike target (report.check_targets)
 GENERATOR_LAG_MS = 20.0
-GENERATOR_RETRIES = 2  # a ramp step measured again when the generator sent late
+GENERATOR_RETRIES = 2  # a ramp step or overload phase measured again when the generator sent late
 SLO_NOT_OK = 0.001
 MIN_TAIL = 10  # a percentile is reported with >= 10 samples above it: p99 needs 1,000
 SERVICE_DIR = Path(__file__).resolve().parents[2]
@@ -565,8 +569,12 @@ class Bench:
             else:
                 rate = self.overload_factor * base
                 seconds = self.duration(rate, self.plan.overload_s, one_row)
-                summary = await self.phase(target, rep, one_row, "overload", rate, seconds)
-                summary["overload_factor"] = self.overload_factor
+                for attempt in range(GENERATOR_RETRIES + 1):
+                    summary = await self.phase(target, rep, one_row, "overload", rate, seconds)
+                    summary["overload_factor"] = self.overload_factor
+                    if not summary.get("generator_lagged") or attempt == GENERATOR_RETRIES:
+                        break
+                    summary["discarded"] = "generator late: the phase was measured again"
         if self.crosscheck and contender.crosscheck and one_row is not None:
             await self.cross_check(target, rep, one_row)
 
@@ -697,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (>= 3 for the tables)")
     parser.add_argument("--model", choices=("fused", "plain"), default="fused",
                         help="the model code every contender runs")  # fmt: skip
-    parser.add_argument("--overload-factor", type=float, default=3.0)
+    parser.add_argument("--overload-factor", type=float, default=1.5)
     parser.add_argument("--no-crosscheck", action="store_true", help="skip the wrk cross-check")
     # Smoke runs only (the tables flag a run that used them):
     parser.add_argument("--step-s", type=float, help="shortest ramp step (s)")
