@@ -335,3 +335,17 @@ def test_an_overload_phase_the_generator_could_not_send_reports_no_latency(tmp_p
     checks = report.check_targets(report.aggregate(results))
     assert checks["overload_p99_accepted_ms"]["met"] is None
     assert "generator-bound" in checks["overload_p99_accepted_ms"]["value"]
+
+
+def test_the_floor_target_is_also_judged_by_wrk_when_the_generator_bounds_the_floor() -> None:
+    """The first run: service / floor 0.71 by the generator's maximum at the SLO (the floor's
+    maximum was the generator's own limit) but 0.39 by wrk's saturation throughput."""
+    results = _results()
+    for rep in range(1, 4):
+        results["crosschecks"].append({"target": "service", "rep": rep, "scenario": "one_row",
+                                       "command": "wrk -t1 -c64", "generator_ok_per_s": 1500.0,
+                                       "wrk": {"requests_per_s": 1600.0, "ok_per_s": 1600.0}})  # fmt: skip
+    checks = report.check_targets(report.aggregate(results))
+    assert checks["max_rate_vs_floor"]["met"]  # 3,002 / 4,000 by the generator
+    wrk = checks["saturation_vs_floor_by_wrk"]
+    assert wrk["met"] is False and wrk["value"].startswith("0.40x")
