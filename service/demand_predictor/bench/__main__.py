@@ -455,12 +455,20 @@ class Bench:
         GENERATOR_RETRIES times), whether it passed or failed; the discarded attempt
         stays in results.json, marked."""
         seconds = self.duration(rate, self.plan.ramp_step_s, load)
+        summary = await self.on_schedule(target, rep, load, "ramp", rate, seconds)
+        summary["passed"] = passes(summary)
+        return summary
+
+    async def on_schedule(
+        self, target: Target, rep: int, load: Workload, name: str, rate: float, seconds: float
+    ) -> dict[str, Any]:
+        """A phase measured again (at most GENERATOR_RETRIES times) while the generator
+        itself sent late; each discarded attempt stays in results.json, marked."""
         for attempt in range(GENERATOR_RETRIES + 1):
-            summary = await self.phase(target, rep, load, "ramp", rate, seconds)
-            summary["passed"] = passes(summary)
+            summary = await self.phase(target, rep, load, name, rate, seconds)
             if not summary.get("generator_lagged") or attempt == GENERATOR_RETRIES:
                 return summary
-            summary["discarded"] = "generator late: the step was measured again"
+            summary["discarded"] = "generator late: the phase was measured again"
         return summary
 
     async def ramp(self, target: Target, rep: int, load: Workload) -> float:
@@ -569,12 +577,8 @@ class Bench:
             else:
                 rate = self.overload_factor * base
                 seconds = self.duration(rate, self.plan.overload_s, one_row)
-                for attempt in range(GENERATOR_RETRIES + 1):
-                    summary = await self.phase(target, rep, one_row, "overload", rate, seconds)
-                    summary["overload_factor"] = self.overload_factor
-                    if not summary.get("generator_lagged") or attempt == GENERATOR_RETRIES:
-                        break
-                    summary["discarded"] = "generator late: the phase was measured again"
+                summary = await self.on_schedule(target, rep, one_row, "overload", rate, seconds)
+                summary["overload_factor"] = self.overload_factor
         if self.crosscheck and contender.crosscheck and one_row is not None:
             await self.cross_check(target, rep, one_row)
 
