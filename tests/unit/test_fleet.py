@@ -77,35 +77,73 @@ def test_scaling_down_removes_the_highest_numbered_hosts_first() -> None:
     assert [h.name for h in hosts] == ["dml-local-1", "dml-local-2", "dml-local-9", "dml-local-10"]
 
 
-def test_a_host_being_configured_yields_the_cpu_and_gets_it_back_also_on_failure(
+def _allow(host: str) -> tuple[str, ...]:
+    return ("config", "set", host, "limits.cpu.allowance", "5%")
+
+
+def _unset(host: str) -> tuple[str, ...]:
+    return ("config", "unset", host, "limits.cpu.allowance")
+
+
+def _rolling_fakes(monkeypatch: pytest.MonkeyPatch, events: list[object], fail_at: str = "") -> None:
+    """rolling_rebuild with every outside part recorded in `events` instead of done."""
+    from types import SimpleNamespace
+
+    fleet = SimpleNamespace(in_group=lambda group: [_host("dml-local-2"), _host("dml-local-3")])
+
+    def step(name: str) -> object:
+        def run(*args: object, **kwargs: object) -> None:
+            events.append(name)
+            if name == fail_at:
+                raise RuntimeError(f"{name} failed")
+
+        return run
+
+    monkeypatch.setattr(rolling, "load_contract", lambda env: fleet)
+    monkeypatch.setattr(rolling.RuntimeApi, "of", staticmethod(lambda env, contract: object()))
+    monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: events.append(a))
+    monkeypatch.setattr(rolling.configuring, "prepare_inputs", lambda frozen, devices: None)
+    monkeypatch.setattr(rolling.configuring, "devices_in_use", lambda env: [])
+    monkeypatch.setattr(rolling.configuring, "configure", step("configure"))
+    monkeypatch.setattr(rolling, "verify", step("verify"))
+    monkeypatch.setattr(rolling, "drain", step("drain"))
+    monkeypatch.setattr(rolling, "readmit", step("ready"))
+    monkeypatch.setattr(rolling.provisioning, "provision", step("replace"))
+
+
+def test_a_host_being_rebuilt_yields_the_cpu_while_configured_and_verified_and_gets_it_back_before_traffic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """LXD's soft allowance (cpu.shares 51 vs 1024) while configuring; removed before verify,
-    and when configure fails."""
+    """LXD's soft allowance (cpu.shares 51 vs 1024) from configure to verify; removed before
+    the host is readmitted."""
     from disposable.environments import get_environment
-    from disposable.fleet import rolling
 
-    calls: list[tuple[str, ...]] = []
-    monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: calls.append(a))
+    events: list[object] = []
+    _rolling_fakes(monkeypatch, events)
+    rolling.rolling_rebuild(get_environment("local"), {})
+    assert events == [
+        *("drain", "replace", _allow("dml-local-2"), "configure", "verify", _unset("dml-local-2"), "ready"),
+        *("drain", "replace", _allow("dml-local-3"), "configure", "verify", _unset("dml-local-3"), "ready"),
+    ]
 
-    def failing(env: object, limit: str, frozen: bool) -> None:
-        assert calls == [("config", "set", "dml-local-4", "limits.cpu.allowance", "5%"),
-                         ("config", "set", "dml-local-5", "limits.cpu.allowance", "5%")]  # fmt: skip
-        raise RuntimeError("apt failed")
 
-    monkeypatch.setattr(rolling.configuring, "configure", failing)
-    with pytest.raises(RuntimeError):
-        rolling.configure_yielding(get_environment("local"), ["dml-local-4", "dml-local-5"], frozen=False)
-    assert calls[2:] == [("config", "unset", "dml-local-4", "limits.cpu.allowance"),
-                         ("config", "unset", "dml-local-5", "limits.cpu.allowance")]  # fmt: skip
+@pytest.mark.parametrize("failing", ["configure", "verify"])
+def test_a_host_gets_the_cpu_back_when_its_configure_or_verify_fails(
+    monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    from disposable.environments import get_environment
+
+    events: list[object] = []
+    _rolling_fakes(monkeypatch, events, fail_at=failing)
+    with pytest.raises(RuntimeError, match=f"{failing} failed"):
+        rolling.rolling_rebuild(get_environment("local"), {})
+    assert events[-2:] == [failing, _unset("dml-local-2")]
+    assert "ready" not in events, "the first host failed: it stays out of rotation and the rest is not touched"
 
 
 def test_gcp_hosts_are_never_given_lxd_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from disposable.environments import get_environment
-    from disposable.fleet import rolling
 
     monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: pytest.fail(f"lxc {a} on GCP"))
-    seen: list[str] = []
-    monkeypatch.setattr(rolling.configuring, "configure", lambda env, limit, frozen: seen.append(limit))
-    rolling.configure_yielding(get_environment("gcp"), ["dml-gcp-1"], frozen=False)
-    assert seen == ["dml-gcp-1"]
+    with rolling.building(get_environment("gcp"), ["dml-gcp-1"]):
+        pass
