@@ -392,13 +392,21 @@ def load(c, env="local", rate="83", seconds="60"):  # type: ignore[no-untyped-de
     loadtest.run(get_environment(env).name, number(rate, "--rate", float), number(seconds, "--seconds", float))
 
 
-@task(help={**ENV_HELP, "runs": "how many times to run the loop (each figure: min/median/max over the runs)"})
+@task(
+    help={
+        **ENV_HELP,
+        "runs": "how many times to run the loop (each figure: min/median/max over the runs)",
+        "var": "Terraform variable NAME=VALUE for both rebuilds (repeatable): the layout measured, e.g. "
+        "--var lb_count=0 --var features_count=0 for the single inference host",
+    },
+    iterable=["var"],
+)
 @reported
-def bench_rebuild(c, env="local", runs="3"):  # type: ignore[no-untyped-def]
+def bench_rebuild(c, env="local", runs="3", var=None):  # type: ignore[no-untyped-def]
     """Measure the rebuild loop: rebuild, rebuild --from-image, no-change configure, verify, drift; with spread."""
     from disposable.proof.benchrebuild import run
 
-    run(get_environment(env), int(number(runs, "--runs", int, 1)))
+    run(get_environment(env), int(number(runs, "--runs", int, 1)), parse_vars(var or [], env))
 
 
 @task(

@@ -5,6 +5,13 @@ Each run: `rebuild` (from scratch), `bake` once before the first image rebuild, 
 min / median / max over the runs, and the sample count. Results (with the commit, the
 tool versions and the CPU) go to .state/<env>/bench-rebuild/: results.json, a table
 (table.md) and stages.png (bars at the median, whiskers from min to max).
+
+Terraform variables (`--var`) choose the layout measured, for both rebuilds of every run:
+the default is the local cloud as `./bootstrap.sh rebuild` builds it (inference, HAProxy
+and feature-store hosts); `--var lb_count=0 --var features_count=0` is the single inference
+host that issue 15's targets were set on. A layout other than the default writes to its
+own directory (bench-rebuild-lb_count=0,features_count=0/), and results.json names the
+variables and the hosts measured.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ from disposable import configuring, rebuilding
 from disposable.console import fmt_seconds, say, table
 from disposable.environments import Environment
 from disposable.errors import DisposableError
+from disposable.hosts.inventory import load_contract
 from disposable.local import bake
 from disposable.paths import state_dir
 from disposable.pipeline import StageResult, succeeded
@@ -77,27 +85,42 @@ def _drift_clean(env: Environment) -> None:
         raise DisposableError("drift after a rebuild: the measured loop must be clean")
 
 
-def run(env: Environment, runs: int, out: Path | None = None) -> Path:
+def results_dir(env: Environment, variables: Mapping[str, str]) -> Path:
+    """bench-rebuild/ for the default layout; bench-rebuild-NAME=VALUE,.../ for another."""
+    suffix = ",".join(f"{name}={value}" for name, value in sorted(variables.items()))
+    return state_dir(env.name) / ("bench-rebuild" + (f"-{suffix}" if suffix else ""))
+
+
+def measured_hosts(env: Environment) -> list[dict[str, Any]]:
+    """The hosts the last rebuild made (name and groups), for the record."""
+    return [{"name": host.name, "groups": list(host.groups)} for host in load_contract(env.name).hosts]
+
+
+def run(env: Environment, runs: int, variables: Mapping[str, str] | None = None, out: Path | None = None) -> Path:
     if not env.is_local:
         raise DisposableError("bench-rebuild measures the local cloud (it rebuilds repeatedly).")
+    chosen = dict(variables or {})
     samples = Samples()
     for index in range(1, runs + 1):
         say(f"\n##### bench-rebuild run {index}/{runs} #####")
-        _rebuild(samples, "rebuild", rebuilding.rebuild(env, {}))
+        _rebuild(samples, "rebuild", rebuilding.rebuild(env, chosen))
         if index == 1:
             _timed(samples, "bake (once)", lambda: bake.bake(env, ""))
-        _rebuild(samples, "rebuild --from-image", rebuilding.rebuild(env, {}, from_image=True))
+        _rebuild(samples, "rebuild --from-image", rebuilding.rebuild(env, chosen, from_image=True))
         _timed(samples, "configure (no change)", lambda: configuring.configure(env))
         _timed(samples, "verify", lambda: verify(env.name))
         _timed(samples, "drift", lambda: _drift_clean(env))
-    return write(env, runs, samples, out or state_dir(env.name) / "bench-rebuild")
+    layout = {"variables": chosen, "hosts": measured_hosts(env)}
+    return write(env, runs, samples, out or results_dir(env, chosen), layout)
 
 
-def write(env: Environment, runs: int, samples: Samples, out: Path) -> Path:
+def write(env: Environment, runs: int, samples: Samples, out: Path, layout: dict[str, Any] | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = samples.rows()
+    layout = layout or {"variables": {}, "hosts": []}
     record = {
         "runs": runs,
+        "layout": layout,
         "commit": code_version(),
         "tool_versions": tool_versions(env),
         "cpu": _cpu_model(),
@@ -110,8 +133,11 @@ def write(env: Environment, runs: int, samples: Samples, out: Path) -> Path:
     cells = [[r["operation"], r["stage"], str(r["n"]), fmt_seconds(r["min_s"]), fmt_seconds(r["median_s"]),
               fmt_seconds(r["max_s"])] for r in rows]  # fmt: skip
     text = table(headers, cells)
+    hosts = ", ".join(f"{h['name']} ({'/'.join(h['groups'])})" for h in layout["hosts"]) or "not recorded"
+    variables = " ".join(f"--var {k}={v}" for k, v in sorted(layout["variables"].items())) or "the default layout"
     (out / "table.md").write_text(
-        f"Rebuild loop, {runs} run(s), commit {record['commit']}, {record['cpu']} x{record['cpus']}\n\n"
+        f"Rebuild loop, {runs} run(s), commit {record['commit']}, {record['cpu']} x{record['cpus']}\n"
+        f"Layout: {variables}; hosts: {hosts}\n\n"
         + "| " + " | ".join(headers) + " |\n|" + "---|" * len(headers) + "\n"
         + "\n".join("| " + " | ".join(c) + " |" for c in cells) + "\n"
     )  # fmt: skip

@@ -202,3 +202,35 @@ def test_bench_rebuild_writes_spread_table_and_chart(tmp_path: Path) -> None:
     assert record["commit"] and record["tool_versions"]["python"] and record["cpus"]
     assert "| rebuild --from-image | configure | 3 |" in (out / "table.md").read_text()
     assert (out / "stages.png").stat().st_size > 1000
+
+
+def test_bench_rebuild_passes_the_layout_to_both_rebuilds_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--var reaches the full rebuild and the image rebuild of every run; the record names the
+    variables and the hosts, and another layout does not overwrite the default's results."""
+    from disposable.environments import get_environment
+    from disposable.pipeline import StageResult
+    from disposable.proof import benchrebuild
+
+    env = get_environment("local")
+    calls: list[tuple[dict[str, str], bool]] = []
+
+    def fake_rebuild(_env: object, variables: dict[str, str], from_image: bool = False) -> list[StageResult]:
+        calls.append((dict(variables), from_image))
+        return [StageResult("configure", "ok", 12.0)]
+
+    monkeypatch.setattr(benchrebuild.rebuilding, "rebuild", fake_rebuild)
+    monkeypatch.setattr(benchrebuild.bake, "bake", lambda *_: "dml-gpu-x")
+    monkeypatch.setattr(benchrebuild.configuring, "configure", lambda *_: None)
+    monkeypatch.setattr(benchrebuild, "verify", lambda *_: None)
+    monkeypatch.setattr(benchrebuild, "_drift_clean", lambda *_: None)
+    monkeypatch.setattr(benchrebuild, "measured_hosts", lambda *_: [{"name": "dml-local-1", "groups": ["inference"]}])
+    layout = {"lb_count": "0", "features_count": "0"}
+    out = benchrebuild.run(env, 2, layout, out=tmp_path)
+    assert calls == [(layout, False), (layout, True), (layout, False), (layout, True)]
+    record = json.loads((out / "results.json").read_text())
+    assert record["layout"]["variables"] == layout and record["runs"] == 2
+    assert "--var features_count=0 --var lb_count=0; hosts: dml-local-1 (inference)" in (out / "table.md").read_text()
+    assert benchrebuild.results_dir(env, layout).name == "bench-rebuild-features_count=0,lb_count=0"
+    assert benchrebuild.results_dir(env, {}).name == "bench-rebuild"
