@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 HEARTBEAT_SECONDS = 15.0
+
+# Commands started by `run` inside `at_lowest_cpu_priority()` run under `nice -n 19`, and
+# so do the processes they start (ansible-playbook's workers, Mitogen's, ssh).
+LOWEST_CPU_PRIORITY = 19
+_NICENESS: ContextVar[int] = ContextVar("niceness", default=0)
+
+
+@contextlib.contextmanager
+def at_lowest_cpu_priority() -> Iterator[None]:
+    """Background work on this machine: it gets a CPU only when nothing else wants one.
+    Soft, like LXD's cpu allowance: on idle CPUs it runs at full speed."""
+    token = _NICENESS.set(LOWEST_CPU_PRIORITY)
+    try:
+        yield
+    finally:
+        _NICENESS.reset(token)
+
+
+def niceness() -> int:
+    """The nice increment `run` gives the commands it starts now (0: none)."""
+    return _NICENESS.get()
 
 
 def say(message: str) -> None:
@@ -51,8 +74,9 @@ def run(
     merged_env = dict(os.environ)
     if env:
         merged_env.update(env)
+    prefix = ["nice", "-n", str(niceness())] if niceness() else []
     proc = subprocess.Popen(
-        list(argv),
+        [*prefix, *argv],
         cwd=cwd,
         env=merged_env,
         stdout=subprocess.PIPE,

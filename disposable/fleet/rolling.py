@@ -15,7 +15,16 @@ idle it still gets all of them; it only yields when a serving host needs one. Th
 allowance is removed before the host takes traffic, also on failure. (Verify runs the
 same checks at any CPU share; it held the full share until 2026-12-02, when testinfra's
 reused SSH connections made it a 8 s burst on the host and the rolling p99 reached 2.03x
-steady in CI.) (LXD's
+steady in CI.) The host is configured with Ansible's own linear strategy, not Mitogen's:
+with Mitogen the serving hosts' answers stalled for up to 1.7 s during the host's
+configure (rolling p99 331 ms and 780 ms in two CI runs, 605 ms in a test run, 0-1,304
+requests over 50 ms in three diagnostic runs, 2026-12-03), while 7 runs before Mitogen
+stayed within 26 ms. The cause was not found (CPU sampling shows no saturation; a 1.5 GB
+write on a host, or Mitogen copying the 228 MB wheelhouse alone, does not reproduce it).
+Mitogen saves little here (configure of a new host is pip and apt: 63-71 s linear, 64-77 s
+Mitogen). This machine's side of configure and verify (ansible-playbook, ssh, pytest)
+runs at nice 19: on cgroup v1 a process outside the containers weighs as much as a whole
+container. (LXD's
 `limits.cpu.priority` is no such lever: its lowest value is cpu.shares 1014 against 1024,
 measured.) On GCP each host has its own VM and nothing competes.
 
@@ -33,11 +42,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from disposable import configuring, provisioning
-from disposable.console import fmt_seconds, say, table
+from disposable.console import at_lowest_cpu_priority, fmt_seconds, say, table
 from disposable.environments import Environment
 from disposable.errors import DisposableError
 from disposable.fleet.haproxy import RuntimeApi
-from disposable.hosts import health
+from disposable.hosts import ansible, health
 from disposable.hosts.contract import Contract
 from disposable.hosts.inventory import load_contract
 from disposable.local import lxd
@@ -71,16 +80,17 @@ STEPS = ("drain", "replace", "configure", "verify", "ready")
 
 @contextlib.contextmanager
 def building(env: Environment, hosts: list[str]) -> Iterator[None]:
-    """While `hosts` are configured and verified they yield the CPU to the hosts serving
-    (local cloud only). Set and removed within this step, so Terraform never sees it;
-    removed on failure too."""
+    """While `hosts` are configured and verified they, and this machine's commands that
+    configure and verify them, yield the CPU to the hosts serving (local cloud only). Set
+    and removed within this step, so Terraform never sees it; removed on failure too."""
     if not env.is_local:
         yield
         return
     for host in hosts:
         lxd.lxc("config", "set", host, "limits.cpu.allowance", BUILDING_CPU_ALLOWANCE)
     try:
-        yield
+        with at_lowest_cpu_priority(), ansible.with_strategy("linear"):  # see the module's docstring
+            yield
     finally:
         for host in hosts:
             lxd.lxc("config", "unset", host, "limits.cpu.allowance", check=False)

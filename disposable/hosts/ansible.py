@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +45,22 @@ def inventory_file(env: str) -> Path:
 # 22 s. `DML_ANSIBLE_STRATEGY=linear` runs Ansible's own strategy (slower, same result).
 STRATEGY_SETTING = "DML_ANSIBLE_STRATEGY"
 DEFAULT_STRATEGY = "mitogen_linear"
+# Inside `with_strategy(...)` that strategy, whatever the setting says (a rolling rebuild
+# configures the host it replaces with Ansible's own: disposable/fleet/rolling.py says why).
+_STRATEGY_OVERRIDE: ContextVar[str] = ContextVar("strategy_override", default="")
+
+
+@contextlib.contextmanager
+def with_strategy(strategy: str) -> Iterator[None]:
+    token = _STRATEGY_OVERRIDE.set(strategy)
+    try:
+        yield
+    finally:
+        _STRATEGY_OVERRIDE.reset(token)
 
 
 def strategy_env() -> dict[str, str]:
-    strategy = os.environ.get(STRATEGY_SETTING, DEFAULT_STRATEGY)
+    strategy = _STRATEGY_OVERRIDE.get() or os.environ.get(STRATEGY_SETTING, DEFAULT_STRATEGY)
     if not strategy.startswith("mitogen_"):
         return {"ANSIBLE_STRATEGY": strategy}
     try:

@@ -82,3 +82,10 @@ def test_an_unknown_mitogen_strategy_lists_the_real_ones(monkeypatch: pytest.Mon
     with pytest.raises(DisposableError, match="no such strategy") as error:
         ansible.ansible_env()
     assert "mitogen_linear" in str(error.value)
+
+
+def test_a_strategy_chosen_for_a_block_wins_over_the_setting_and_ends_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ansible.STRATEGY_SETTING, "mitogen_linear")
+    with ansible.with_strategy("linear"):
+        assert ansible.strategy_env() == {"ANSIBLE_STRATEGY": "linear"}
+    assert ansible.strategy_env()["ANSIBLE_STRATEGY"] == "mitogen_linear"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from disposable import console
 from disposable.errors import DisposableError
 from disposable.fleet import haproxy, rolling
+from disposable.hosts import ansible
 from disposable.hosts.contract import Host
 
 # `show stat` as HAProxy 2.6 prints it (first columns; the runtime API sends them all).
@@ -93,7 +95,8 @@ def _rolling_fakes(monkeypatch: pytest.MonkeyPatch, events: list[object], fail_a
 
     def step(name: str) -> object:
         def run(*args: object, **kwargs: object) -> None:
-            events.append(name)
+            how = f" ({ansible.strategy_env()['ANSIBLE_STRATEGY']}, nice {console.niceness()})"
+            events.append(name + how if name in ("configure", "verify") else name)
             if name == fail_at:
                 raise RuntimeError(f"{name} failed")
 
@@ -114,17 +117,22 @@ def _rolling_fakes(monkeypatch: pytest.MonkeyPatch, events: list[object], fail_a
 def test_a_host_being_rebuilt_yields_the_cpu_while_configured_and_verified_and_gets_it_back_before_traffic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """LXD's soft allowance (cpu.shares 51 vs 1024) from configure to verify; removed before
-    the host is readmitted."""
+    """LXD's soft allowance (cpu.shares 51 vs 1024) from configure to verify, Ansible's own
+    strategy and nice 19 for this machine's commands that configure and verify it; all
+    removed before the host is readmitted."""
     from disposable.environments import get_environment
 
+    monkeypatch.delenv(ansible.STRATEGY_SETTING, raising=False)
     events: list[object] = []
     _rolling_fakes(monkeypatch, events)
     rolling.rolling_rebuild(get_environment("local"), {})
+    building = ("configure (linear, nice 19)", "verify (linear, nice 19)")
     assert events == [
-        *("drain", "replace", _allow("dml-local-2"), "configure", "verify", _unset("dml-local-2"), "ready"),
-        *("drain", "replace", _allow("dml-local-3"), "configure", "verify", _unset("dml-local-3"), "ready"),
+        *("drain", "replace", _allow("dml-local-2"), *building, _unset("dml-local-2"), "ready"),
+        *("drain", "replace", _allow("dml-local-3"), *building, _unset("dml-local-3"), "ready"),
     ]
+    assert console.niceness() == 0
+    assert ansible.strategy_env()["ANSIBLE_STRATEGY"] == "mitogen_linear", "Mitogen again for the rest"
 
 
 @pytest.mark.parametrize("failing", ["configure", "verify"])
@@ -137,7 +145,8 @@ def test_a_host_gets_the_cpu_back_when_its_configure_or_verify_fails(
     _rolling_fakes(monkeypatch, events, fail_at=failing)
     with pytest.raises(RuntimeError, match=f"{failing} failed"):
         rolling.rolling_rebuild(get_environment("local"), {})
-    assert events[-2:] == [failing, _unset("dml-local-2")]
+    assert events[-2:] == [f"{failing} (linear, nice 19)", _unset("dml-local-2")]
+    assert console.niceness() == 0, "the priority is back for what runs next"
     assert "ready" not in events, "the first host failed: it stays out of rotation and the rest is not touched"
 
 
@@ -146,4 +155,4 @@ def test_gcp_hosts_are_never_given_lxd_settings(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: pytest.fail(f"lxc {a} on GCP"))
     with rolling.building(get_environment("gcp"), ["dml-gcp-1"]):
-        pass
+        assert console.niceness() == 0, "on GCP each host has its own VM: nothing to yield to"

@@ -242,3 +242,19 @@ def test_bad_options_get_one_line_errors_not_tracebacks(argv: list[str], message
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith(message) and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_commands_run_at_the_lowest_cpu_priority_inside_the_block_and_at_ours_outside() -> None:
+    """Real processes: the command and what it starts get nice +19 (capped at 19), only in the block."""
+    from disposable import console
+
+    ours = os.nice(0)
+    code = "import os, subprocess; print(os.nice(0), subprocess.check_output(['nice']).decode())"
+    show = [sys.executable, "-c", code]
+    before = console.run(show, label="nice", echo=False).output.split()
+    with console.at_lowest_cpu_priority():
+        inside = console.run(show, label="nice", echo=False).output.split()
+    after = console.run(show, label="nice", echo=False).output.split()
+    assert before == after == [str(ours), str(ours)]
+    assert inside == [str(min(ours + 19, 19))] * 2, "the command and its own child"
+    assert console.niceness() == 0
