@@ -74,7 +74,7 @@ def run(
     merged_env = dict(os.environ)
     if env:
         merged_env.update(env)
-    prefix = ["nice", "-n", str(niceness())] if niceness() else []
+    prefix = ["nice", "-n", str(increment)] if (increment := niceness()) else []
     proc = subprocess.Popen(
         [*prefix, *argv],
         cwd=cwd,

@@ -22,15 +22,15 @@ requests over 50 ms in three diagnostic runs, 2026-12-03), while 7 runs before M
 stayed within 26 ms. The cause was not found (CPU sampling shows no saturation; a 1.5 GB
 write on a host, or Mitogen copying the 228 MB wheelhouse alone, does not reproduce it).
 Mitogen saves little here (configure of a new host is pip and apt: 63-71 s linear, 79-85 s
-linear at nice 19 in CI, 63-79 s Mitogen). This machine's side of configure and verify (ansible-playbook, ssh, pytest)
-runs at nice 19: on cgroup v1 a process outside the containers weighs as much as a whole
-container. Tried and not kept (2026-12-03): pinning the hosts being built to the upper half
-of the CPUs (LXD `limits.cpu` "1-1"): rolling p99 15.4 ms (1.77x steady) against 14.3 ms
-(2.27x) without, one run each, and a scale-up 40 % slower (two hosts built on one CPU). A
-diagnostic run that timestamped every answer over 12 ms put most of them in pip's install
-of the wheelhouse on the new host, whose writes are partly done by kernel threads outside
-every container (btrfs and loop-device workers show in the CPU samples), which no container
-CPU setting reaches. (LXD's
+linear at nice 19 in CI, 63-79 s Mitogen). This machine's side of configure and verify
+(ansible-playbook, ssh, pytest) runs at nice 19: on cgroup v1 a process outside the
+containers weighs as much as a whole container. Tried and not kept (2026-12-03): pinning
+the hosts being built to the upper half of the CPUs (LXD `limits.cpu` "1-1"): rolling p99
+15.4 ms (1.77x steady) against 14.3 ms (2.27x) without, one run each, and a scale-up 40 %
+slower (two hosts built on one CPU). A diagnostic run that timestamped every answer over
+12 ms put most of them in pip's install of the wheelhouse on the new host, whose writes
+are partly done by kernel threads outside every container (btrfs and loop-device workers
+show in the CPU samples), which no container CPU setting reaches. (LXD's
 `limits.cpu.priority` is no such lever: its lowest value is cpu.shares 1014 against 1024,
 measured.) On GCP each host has its own VM and nothing competes.
 
