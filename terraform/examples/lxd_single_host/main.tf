@@ -19,6 +19,8 @@ terraform {
 provider "lxd" {
   generate_client_certificates = false
   accept_remote_certificate    = false
+  # First look at a started/stopped container after 1 s (the provider's default is 10 s).
+  refresh_interval = "1s"
 }
 
 variable "image" {
