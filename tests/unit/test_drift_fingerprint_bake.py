@@ -172,13 +172,21 @@ def _probe_module() -> Any:
 
 def test_venv_files_are_checked_against_their_record(tmp_path: Path) -> None:
     """An edited file inside an installed package, a deleted one and a file no wheel
-    installed are each named (the venv is otherwise only a list of versions)."""
+    installed are each named (the venv is otherwise only a list of versions); files of 1 MiB
+    and more (hashed by a thread pool) are checked like the small ones."""
     import base64
 
     site = tmp_path / "site-packages"
     (site / "pkg").mkdir(parents=True)
     (site / "pkg-1.0.dist-info").mkdir()
-    body = {"pkg/__init__.py": b"x = 1\n", "pkg/core.py": b"y = 2\n", "pkg/gone.py": b"z = 3\n"}
+    big = b"w" * (1 << 20)
+    body = {
+        "pkg/__init__.py": b"x = 1\n",
+        "pkg/core.py": b"y = 2\n",
+        "pkg/gone.py": b"z = 3\n",
+        "pkg/lib.so": big,
+        "pkg/ok.so": big + b"!",
+    }
     record = []
     for name, data in body.items():
         (site / name).write_bytes(data)
@@ -189,10 +197,11 @@ def test_venv_files_are_checked_against_their_record(tmp_path: Path) -> None:
     probe = _probe_module()
     assert probe.record_check(str(site)) == {"modified": [], "missing": [], "unrecorded": []}
     (site / "pkg" / "core.py").write_bytes(b"y = 'patched'\n")
+    (site / "pkg" / "lib.so").write_bytes(big[:-1] + b"v")
     (site / "pkg" / "gone.py").unlink()
     (site / "pkg" / "backdoor.py").write_text("import os\n")
     assert probe.record_check(str(site)) == {
-        "modified": ["pkg/core.py"],
+        "modified": ["pkg/core.py", "pkg/lib.so"],
         "missing": ["pkg/gone.py"],
         "unrecorded": ["pkg/backdoor.py"],
     }

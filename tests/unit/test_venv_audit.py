@@ -70,3 +70,19 @@ def test_missing_names_locked_packages_absent_or_at_another_version(tmp_path: Pa
     found = json.loads(out)
     assert found["missing"] == ["redis==5.0.1", "uvicorn==2.0"]
     assert found["extra"] == [] and found["damaged"] == []
+
+
+def test_large_files_hashed_in_threads_are_checked_like_small_ones(tmp_path: Path) -> None:
+    """Files of 1 MiB and more are hashed by a thread pool: an edited or deleted one still
+    marks its package damaged, and an intact one does not."""
+    python, site = _site(tmp_path / "venv")
+    big = b"w" * (1 << 20)
+    _install(site, "torch", {"torch/lib/libtorch.so": big, "torch/__init__.py": b""})
+    _install(site, "numpy", {"numpy/core.so": big})
+    _install(site, "scipy", {"scipy/linalg.so": big + b"x"})
+    (site / "torch" / "lib" / "libtorch.so").write_bytes(big[:-1] + b"v")
+    (site / "numpy" / "core.so").unlink()
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("torch==1.0 --hash=sha256:00\nnumpy==1.0 --hash=sha256:00\nscipy==1.0 --hash=sha256:00\n")
+    out = subprocess.run([str(python), str(AUDIT), str(lock)], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["damaged"] == ["numpy", "torch"]

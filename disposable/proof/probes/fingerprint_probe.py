@@ -16,6 +16,7 @@ import pwd
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 SKIP_PARTS = {"__pycache__"}
 SKIP_SUFFIXES = (".pyc",)
@@ -23,6 +24,10 @@ SKIP_SUFFIXES = (".pyc",)
 VOLATILE_NAMES = ("machine-id",)
 VOLATILE_PREFIXES = ("ssh_host_",)
 ERRORS = []
+# Files of at least BIG bytes are hashed by a pool of threads (hashlib and reads release the
+# GIL) while the main thread hashes the many small ones (small files in threads were slower).
+BIG = 1 << 20
+WORKERS = 2 * (os.cpu_count() or 1)
 
 
 def run(argv, ok=(0,), optional=False):
@@ -130,8 +135,25 @@ def venv_facts(python):
     return data["dists"], record_check(data["site"])
 
 
+def record_hash(path):
+    with open(path, "rb") as content:
+        return base64.urlsafe_b64encode(hashlib.sha256(content.read()).digest()).rstrip(b"=").decode()
+
+
+def differing(checks):
+    """The paths of (path, RECORD hash) pairs whose content hashes to something else."""
+    big, small = [], []
+    for check in checks:
+        (big if os.path.getsize(check[0]) >= BIG else small).append(check)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        big_hashes = pool.map(lambda check: record_hash(check[0]), big)
+        found = [path for path, want in small if record_hash(path) != want]
+        found += [path for (path, want), have in zip(big, big_hashes, strict=True) if have != want]
+    return found
+
+
 def record_check(site):
-    recorded, modified, missing = set(), [], []
+    recorded, checks, missing = set(), [], []
     for entry in sorted(os.listdir(site)):
         record = os.path.join(site, entry, "RECORD")
         if not entry.endswith(".dist-info") or not os.path.exists(record):
@@ -148,11 +170,8 @@ def record_check(site):
                 if not os.path.exists(path):
                     missing.append(os.path.relpath(path, site))
                     continue
-                want = digest[len("sha256=") :]
-                with open(path, "rb") as content:
-                    have = base64.urlsafe_b64encode(hashlib.sha256(content.read()).digest()).rstrip(b"=").decode()
-                if have != want:
-                    modified.append(os.path.relpath(path, site))
+                checks.append((path, digest[len("sha256=") :]))
+    modified = [os.path.relpath(path, site) for path in differing(checks)]
     unrecorded = []
     for dirpath, dirnames, filenames in os.walk(site):
         dirnames[:] = [d for d in dirnames if d not in SKIP_PARTS]

@@ -17,9 +17,15 @@ import os
 import re
 import sys
 import sysconfig
+from concurrent.futures import ThreadPoolExecutor
 
 SKIP_SUFFIXES = (".pyc",)
 ALWAYS = {"pip", "setuptools", "wheel"}
+# Files of at least BIG bytes are hashed by a pool of threads (hashlib and reads release the
+# GIL) while the main thread hashes the many small ones: 1.4 -> 1.0 s warm, 3.9 -> 3.3 s
+# cold on the service's 1 GB venv (2 cores). Small files in threads were slower (the GIL).
+BIG = 1 << 20
+WORKERS = 2 * (os.cpu_count() or 1)
 
 
 def normalise(name):
@@ -38,10 +44,34 @@ def file_sha256(path):
         return base64.urlsafe_b64encode(hashlib.sha256(handle.read()).digest()).rstrip(b"=").decode()
 
 
+def intact(check):
+    _, path, recorded_hash = check
+    return os.path.exists(path) and file_sha256(path) == recorded_hash
+
+
+def is_big(check):
+    try:
+        return os.path.getsize(check[1]) >= BIG
+    except OSError:
+        return False
+
+
+def damaged_dists(checks):
+    """Names of the dists with a file that is missing or differs from its RECORD hash."""
+    big, small = [], []
+    for check in checks:
+        (big if is_big(check) else small).append(check)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        big_intact = pool.map(intact, big)
+        damaged = {check[0] for check in small if not intact(check)}
+        damaged |= {check[0] for check, ok in zip(big, big_intact, strict=True) if not ok}
+    return damaged
+
+
 def main():
     site = sysconfig.get_paths()["purelib"]
     wanted = locked(sys.argv[1])
-    extra, damaged, recorded, installed = [], [], set(), {}
+    extra, checks, recorded, installed = [], [], set(), {}
     for dist in importlib.metadata.distributions(path=[site]):
         name = normalise(dist.metadata["Name"])
         installed.setdefault(name, set()).add(dist.version)
@@ -52,8 +82,8 @@ def main():
             recorded.add(path)
             if entry.hash is None or entry.hash.mode != "sha256" or str(entry).endswith(SKIP_SUFFIXES):
                 continue
-            if name not in damaged and (not os.path.exists(path) or file_sha256(path) != entry.hash.value):
-                damaged.append(name)
+            checks.append((name, path, entry.hash.value))
+    damaged = damaged_dists(checks)
     unrecorded = []
     for dirpath, dirnames, filenames in os.walk(site):
         dirnames[:] = [d for d in dirnames if d != "__pycache__"]
@@ -66,7 +96,7 @@ def main():
     found = {
         "missing": missing,
         "extra": sorted(extra),
-        "damaged": sorted(set(damaged)),
+        "damaged": sorted(damaged),
         "unrecorded": sorted(unrecorded),
     }
     json.dump(found, sys.stdout)
