@@ -56,6 +56,8 @@ def build(contract: Contract) -> dict[str, Any]:
     inventory["all"]["vars"]["dml_state_dir"] = str(state_dir(contract.environment))
     if contract.feature_store is not None:
         inventory["all"]["vars"]["dml_feature_store_url"] = contract.feature_store.url
+    if contract.front_door is not None:  # a load balancer fronts the hosts (their drain waits for it)
+        inventory["all"]["vars"]["dml_front_door_url"] = contract.front_door.url
     for host in contract.hosts:
         inventory["_meta"]["hostvars"][host.name] = host_vars(contract.environment, host)
         for group in host_groups(contract, host):

@@ -79,6 +79,22 @@ def test_plugin_names_the_missing_field(outputs: dict[str, Any], state_dir: Path
     assert "missing field 'ssh_user'" in proc.stderr
 
 
+def test_the_front_door_reaches_every_host_only_where_there_is_one(outputs: dict[str, Any], state_dir: Path) -> None:
+    """Hosts behind a load balancer keep serving while it notices their drain (drain_serve_s);
+    the role reads `dml_front_door_url` to know whether anything is watching."""
+    (state_dir / "local").mkdir(parents=True)
+    (state_dir / "local" / "outputs.json").write_text(json.dumps(outputs))
+    proc = _ansible_inventory(state_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert all("dml_front_door_url" not in v for v in json.loads(proc.stdout)["_meta"]["hostvars"].values())
+    outputs["front_door"] = {"value": {"address": "10.150.77.2", "port": 80, "url": "http://10.150.77.2"}}
+    (state_dir / "local" / "outputs.json").write_text(json.dumps(outputs))
+    proc = _ansible_inventory(state_dir)
+    assert proc.returncode == 0, proc.stderr
+    for host_vars in json.loads(proc.stdout)["_meta"]["hostvars"].values():
+        assert host_vars["dml_front_door_url"] == "http://10.150.77.2"
+
+
 def test_plugin_rejects_corrupt_json(state_dir: Path) -> None:
     (state_dir / "local").mkdir(parents=True)
     (state_dir / "local" / "outputs.json").write_text("{not json")
