@@ -11,6 +11,10 @@ Three checks, all read-only:
    against the apt lock, holds, the venv's files and packages, sshd drop-ins, and every
    file a role deploys, with mode and owner. Check mode cannot see most of these.
 
+The hosts deleted out of band are found first (asked of LXD); then the plan, the check-mode
+playbook and the host probe run side by side (each is read-only and waits mostly on
+another process or host: drift of one host 21 s -> about 17 s on 2 cores).
+
 Exit status of the task: 0 clean, 2 drift, 1 error (the check itself could not run).
 """
 
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +62,10 @@ class DriftReport:
         return lines
 
 
-def infrastructure_drift(env: Environment) -> tuple[list[str], set[str]]:
-    """Out-of-band infrastructure changes, and the names of hosts that no longer exist."""
+def deleted_infrastructure(env: Environment) -> tuple[list[str], set[str], Callable[[], list[str]]]:
+    """Objects deleted out of band (items, and the names of hosts that no longer exist), and
+    the rest of the infrastructure check: Terraform's plan, which the caller runs (it may
+    run beside the other checks)."""
     tf = provisioning.terraform_for(env, need_image=False, reuse_last=True)
     tf.init()
     resources = tf.state_resources()
@@ -69,9 +77,13 @@ def infrastructure_drift(env: Environment) -> tuple[list[str], set[str]]:
     deleted = provisioning.deleted_out_of_band(resources) if env.is_local else []
     items = [f"{res['values']['name']} ({res['type']}) was deleted out of band" for res in deleted]
     gone_hosts = {res["values"]["name"] for res in deleted if res["type"] == "lxd_container"}
-    if not deleted:  # the provider cannot plan over a deleted object; it is named above
-        items += [f"terraform would {change}" for change in tf.planned_changes()]
-    return items, gone_hosts
+
+    def planned() -> list[str]:
+        if deleted:  # the provider cannot plan over a deleted object; it is named above
+            return []
+        return [f"terraform would {change}" for change in tf.planned_changes()]
+
+    return items, gone_hosts, planned
 
 
 def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, list[str]]:
@@ -98,9 +110,15 @@ def configuration_drift(env: Environment, skip_hosts: set[str]) -> dict[str, lis
 
 def detect(env: Environment) -> DriftReport:
     say(f"Drift: comparing environment {env.name} with its code (read-only)")
-    infrastructure, gone = infrastructure_drift(env)
-    configuration = configuration_drift(env, gone)
-    hosts, note = host_drift(env.name, gone)
+    deleted, gone, planned = deleted_infrastructure(env)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="drift") as pool:
+        plan = pool.submit(planned)
+        checked = pool.submit(configuration_drift, env, gone)
+        probed = pool.submit(host_drift, env.name, gone)
+        # In this order, so the first error raised is the one a sequential run would raise.
+        infrastructure = deleted + plan.result()
+        configuration = checked.result()
+        hosts, note = probed.result()
     say(f"Drift: host facts {note}")
     report = DriftReport(infrastructure, configuration, hosts)
     show(report)

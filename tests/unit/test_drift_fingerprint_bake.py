@@ -100,6 +100,58 @@ def test_probe_runs_with_plain_python_and_skips_bytecode(tmp_path: Path) -> None
     assert facts["venv"] == [] and facts["users"]["root"].startswith("root:")
 
 
+def test_drift_runs_plan_check_and_probe_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the hosts deleted out of band are known (the other checks skip them), the plan,
+    the check-mode playbook and the host probe run at the same time: each of the stand-ins
+    below waits until all three have started, which a sequential run never reaches."""
+    import threading
+
+    from disposable.environments import get_environment
+    from disposable.proof import drift
+
+    started = threading.Barrier(3, timeout=10)
+    seen: dict[str, Any] = {}
+
+    def plan() -> list[str]:
+        started.wait()
+        return ["terraform would module.hosts: update"]
+
+    def configuration(env: Any, gone: set[str]) -> dict[str, list[str]]:
+        seen["configuration"] = gone
+        started.wait()
+        return {"h1": []}
+
+    def probe(env: str, gone: set[str]) -> tuple[dict[str, list[str]], str]:
+        seen["probe"] = gone
+        started.wait()
+        return {"h1": ["venv: evil.py belongs to no installed package"]}, "compared with the baseline"
+
+    monkeypatch.setattr(drift, "deleted_infrastructure", lambda env: (["h2 (lxd_container) was deleted"], {"h2"}, plan))
+    monkeypatch.setattr(drift, "configuration_drift", configuration)
+    monkeypatch.setattr(drift, "host_drift", probe)
+    report = drift.detect(get_environment("local"))
+    assert report.infrastructure == ["h2 (lxd_container) was deleted", "terraform would module.hosts: update"]
+    assert report.hosts == {"h1": ["venv: evil.py belongs to no installed package"]}
+    assert seen == {"configuration": {"h2"}, "probe": {"h2"}}
+
+
+def test_a_failed_plan_fails_drift_after_the_other_checks_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    from disposable.environments import get_environment
+    from disposable.proof import drift
+
+    ended: list[str] = []
+
+    def plan() -> list[str]:
+        raise DisposableError("terraform plan failed", "see above")
+
+    monkeypatch.setattr(drift, "deleted_infrastructure", lambda env: ([], set(), plan))
+    monkeypatch.setattr(drift, "configuration_drift", lambda env, gone: ended.append("check") or {})
+    monkeypatch.setattr(drift, "host_drift", lambda env, gone: (ended.append("probe") or {}, ""))
+    with pytest.raises(DisposableError, match="terraform plan failed"):
+        drift.detect(get_environment("local"))
+    assert sorted(ended) == ["check", "probe"]
+
+
 def test_drift_report_items_and_clean() -> None:
     assert DriftReport().clean
     assert DriftReport(configuration={"h1": []}).clean
