@@ -35,9 +35,12 @@ resource "lxd_container" "host" {
   name     = each.key
   image    = var.image
   profiles = [lxd_profile.host.name]
-  # The address is static (below) and the controller waits for SSH itself, every 2 s; the
-  # provider's own network wait polls in 10 s steps and added ~20 s to every launch.
-  wait_for_network = false
+  # Wait until the container has its address: the provider reads the MAC address (the
+  # contract's instance_id) only then. Without the wait, a read 1 s after the start
+  # (refresh_interval, versions.tf) found no address under load, and the output failed
+  # ("c.mac_address is null"). With the provider's default 10 s refresh_interval this wait
+  # added ~20 s to every launch; with 1 s it polls 1 s after the start, then every 3 s.
+  wait_for_network = true
 
   config = {
     "user.disposable-ml.environment" = var.environment
