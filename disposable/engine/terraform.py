@@ -29,7 +29,7 @@ LOCK_ERROR = "Error acquiring the state lock"
 # scale-up), one create can get its instance server and its image server as two different
 # client objects. The vendored LXD client (2019-12) decides "local image" by pointer
 # identity (`r == source` in CreateInstanceFromImage), so that create takes the remote-copy
-# path and fails before LXD is asked for anything. Nothing was created for that host and
+# path and fails before LXD creates anything. Nothing was created for that host and
 # the other hosts are in state; one more apply creates only the missing host(s) (one alone
 # cannot race); a second race in a row fails like any apply error. Newer clients compare
 # servers (isSameServer); no newer provider is in the offline mirror. README "Decisions":
