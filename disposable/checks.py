@@ -99,9 +99,20 @@ def lint() -> None:
         raise DisposableError(f"Lint failed: {', '.join(failed)}.")
 
 
+def failed_tests(pytest_output: str) -> list[str]:
+    """pytest's short-summary lines ("FAILED id - reason", "ERROR id - reason"), in order."""
+    summary = pytest_output.partition("short test summary info")[2]
+    return [line.strip() for line in summary.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+
+
 def _pytest(label: str, *args: str) -> None:
-    if not _step(label, [PY, "-m", "pytest", *args]):
-        raise DisposableError(f"{label} failed; see the pytest summary above.")
+    say(f"--- {label}: pytest {' '.join(args)}")
+    # A wide terminal: pytest cuts each summary line, reason included, to the terminal's width.
+    result = run([PY, "-m", "pytest", *args], label=label, cwd=REPO_ROOT, env={"COLUMNS": "240"})
+    if result.returncode != 0:
+        # Named here so that the last lines of a long CI log say which tests failed and why.
+        failures = failed_tests(result.output) or ["(no test failed: pytest itself failed; see its output above)"]
+        raise DisposableError(f"{label} failed (pytest exit {result.returncode}):\n  " + "\n  ".join(failures))
 
 
 def unit() -> None:
@@ -140,6 +151,7 @@ def test_all() -> None:
     """lint, unit, molecule, integration: every part runs even when an earlier one failed."""
     outcomes: list[list[str]] = []
     failed: list[str] = []
+    reasons: list[str] = []
     for name, step in (("lint", lint), ("unit", unit), ("molecule", molecule), ("integration", integration)):
         start = time.monotonic()
         try:
@@ -148,8 +160,11 @@ def test_all() -> None:
         except DisposableError as exc:
             failed.append(name)
             outcomes.append([name, "FAILED", fmt_seconds(time.monotonic() - start)])
-            say(f"{name}: {exc}")
+            reasons.append(f"{name}: {exc}")
+            say(reasons[-1])
     say("\nTest summary:\n" + table(["part", "result", "time"], outcomes))
+    if reasons:  # again at the end: a CI log is often read from its last lines only
+        say("\n".join(reasons))
     if failed:
         raise DisposableError(f"Failed: {', '.join(failed)}.")
 
