@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from disposable.console import say
+from disposable.console import say, warn
 from disposable.errors import DisposableError
 
 STORAGE_POOL = "disposable"
@@ -268,3 +268,27 @@ def wait_for_address(name: str, timeout: float = 60) -> None:
                 return
         time.sleep(1)
     raise DisposableError(f"Container {name} got no IPv4 address within {timeout:.0f}s.")
+
+
+# Where LXD puts each container's cgroup (LXD >= 4.0 names it lxc.payload.<name>).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def set_cpu_quota(name: str, cpus: float | None) -> bool:
+    """A hard CPU cap of `cpus` CPUs for a running container (None: no cap), written to its
+    cgroup (v1 cpu.cfs_quota_us, v2 cpu.max). LXD's `limits.cpu.allowance` holds either a
+    soft share or a hard cap, never both; this adds the cap next to the share LXD set.
+    LXD rewrites the quota whenever it applies the container's CPU limits (an `unset` of
+    the allowance puts "no cap" back). False, after a warning, when the cgroup is not where
+    LXD puts it: the container then runs uncapped."""
+    v1, v2 = CGROUP_ROOT / "cpu" / f"lxc.payload.{name}", CGROUP_ROOT / f"lxc.payload.{name}"
+    if (v1 / "cpu.cfs_quota_us").exists():
+        period = int((v1 / "cpu.cfs_period_us").read_text())
+        (v1 / "cpu.cfs_quota_us").write_text("-1" if cpus is None else str(int(cpus * period)))
+        return True
+    if (v2 / "cpu.max").exists():
+        period = int((v2 / "cpu.max").read_text().split()[1])
+        (v2 / "cpu.max").write_text(f"{'max' if cpus is None else int(cpus * period)} {period}")
+        return True
+    warn(f"no CPU cgroup for container {name} at {v1} or {v2}: it runs without the CPU cap of {cpus} CPUs")
+    return False

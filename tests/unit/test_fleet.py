@@ -3,6 +3,8 @@ which scaling removes hosts. (Traffic through a real fleet: tests/integration/te
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from disposable import console
@@ -10,6 +12,7 @@ from disposable.errors import DisposableError
 from disposable.fleet import haproxy, rolling
 from disposable.hosts import ansible
 from disposable.hosts.contract import Host
+from disposable.local import lxd
 
 # `show stat` as HAProxy 2.6 prints it (first columns; the runtime API sends them all).
 HEADER = (
@@ -87,6 +90,10 @@ def _unset(host: str) -> tuple[str, ...]:
     return ("config", "unset", host, "limits.cpu.allowance")
 
 
+def _cap(host: str, cpus: float | None) -> tuple[str, str, float | None]:
+    return ("cpu cap", host, cpus)
+
+
 def _rolling_fakes(monkeypatch: pytest.MonkeyPatch, events: list[object], fail_at: str = "") -> None:
     """rolling_rebuild with every outside part recorded in `events` instead of done."""
     from types import SimpleNamespace
@@ -105,6 +112,7 @@ def _rolling_fakes(monkeypatch: pytest.MonkeyPatch, events: list[object], fail_a
     monkeypatch.setattr(rolling, "load_contract", lambda env: fleet)
     monkeypatch.setattr(rolling.RuntimeApi, "of", staticmethod(lambda env, contract: object()))
     monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: events.append(a))
+    monkeypatch.setattr(rolling.lxd, "set_cpu_quota", lambda host, cpus: events.append(_cap(host, cpus)))
     monkeypatch.setattr(rolling.configuring, "prepare_inputs", lambda frozen, devices: None)
     monkeypatch.setattr(rolling.configuring, "devices_in_use", lambda env: [])
     monkeypatch.setattr(rolling.configuring, "configure", step("configure"))
@@ -117,9 +125,9 @@ def _rolling_fakes(monkeypatch: pytest.MonkeyPatch, events: list[object], fail_a
 def test_a_host_being_rebuilt_yields_the_cpu_while_configured_and_verified_and_gets_it_back_before_traffic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """LXD's soft allowance (cpu.shares 51 vs 1024) from configure to verify, Ansible's own
-    strategy and nice 19 for this machine's commands that configure and verify it; all
-    removed before the host is readmitted."""
+    """LXD's soft allowance (cpu.shares 51 vs 1024) and a hard cap of half a CPU from
+    configure to verify, Ansible's own strategy and nice 19 for this machine's commands
+    that configure and verify it; all removed before the host is readmitted."""
     from disposable.environments import get_environment
 
     monkeypatch.delenv(ansible.STRATEGY_SETTING, raising=False)
@@ -128,8 +136,10 @@ def test_a_host_being_rebuilt_yields_the_cpu_while_configured_and_verified_and_g
     rolling.rolling_rebuild(get_environment("local"), {})
     building = ("configure (linear, nice 19)", "verify (linear, nice 19)")
     assert events == [
-        *("drain", "replace", _allow("dml-local-2"), *building, _unset("dml-local-2"), "ready"),
-        *("drain", "replace", _allow("dml-local-3"), *building, _unset("dml-local-3"), "ready"),
+        *("drain", "replace", _allow("dml-local-2"), _cap("dml-local-2", 0.5), *building),
+        *(_unset("dml-local-2"), _cap("dml-local-2", None), "ready"),
+        *("drain", "replace", _allow("dml-local-3"), _cap("dml-local-3", 0.5), *building),
+        *(_unset("dml-local-3"), _cap("dml-local-3", None), "ready"),
     ]
     assert console.niceness() == 0
     assert ansible.strategy_env()["ANSIBLE_STRATEGY"] == "mitogen_linear", "Mitogen again for the rest"
@@ -145,7 +155,7 @@ def test_a_host_gets_the_cpu_back_when_its_configure_or_verify_fails(
     _rolling_fakes(monkeypatch, events, fail_at=failing)
     with pytest.raises(RuntimeError, match=f"{failing} failed"):
         rolling.rolling_rebuild(get_environment("local"), {})
-    assert events[-2:] == [f"{failing} (linear, nice 19)", _unset("dml-local-2")]
+    assert events[-3:] == [f"{failing} (linear, nice 19)", _unset("dml-local-2"), _cap("dml-local-2", None)]
     assert console.niceness() == 0, "the priority is back for what runs next"
     assert "ready" not in events, "the first host failed: it stays out of rotation and the rest is not touched"
 
@@ -154,5 +164,45 @@ def test_gcp_hosts_are_never_given_lxd_settings(monkeypatch: pytest.MonkeyPatch)
     from disposable.environments import get_environment
 
     monkeypatch.setattr(rolling.lxd, "lxc", lambda *a, **k: pytest.fail(f"lxc {a} on GCP"))
+    monkeypatch.setattr(rolling.lxd, "set_cpu_quota", lambda *a: pytest.fail(f"CPU cap {a} on GCP"))
     with rolling.building(get_environment("gcp"), ["dml-gcp-1"]):
         assert console.niceness() == 0, "on GCP each host has its own VM: nothing to yield to"
+
+
+def _cgroup_v1(root: Path, name: str) -> Path:
+    group = root / "cpu" / f"lxc.payload.{name}"
+    group.mkdir(parents=True)
+    (group / "cpu.cfs_period_us").write_text("100000\n")
+    (group / "cpu.cfs_quota_us").write_text("-1\n")
+    return group
+
+
+def test_the_cpu_cap_is_written_to_the_containers_cgroup_v1_and_lifted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(lxd, "CGROUP_ROOT", tmp_path)
+    group = _cgroup_v1(tmp_path, "dml-local-2")
+    assert lxd.set_cpu_quota("dml-local-2", 0.5)
+    assert (group / "cpu.cfs_quota_us").read_text() == "50000"
+    assert lxd.set_cpu_quota("dml-local-2", None)
+    assert (group / "cpu.cfs_quota_us").read_text() == "-1"
+
+
+def test_the_cpu_cap_on_cgroup_v2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(lxd, "CGROUP_ROOT", tmp_path)
+    group = tmp_path / "lxc.payload.dml-local-2"
+    group.mkdir()
+    (group / "cpu.max").write_text("max 100000\n")
+    assert lxd.set_cpu_quota("dml-local-2", 0.5)
+    assert (group / "cpu.max").read_text() == "50000 100000"
+    assert lxd.set_cpu_quota("dml-local-2", None)
+    assert (group / "cpu.max").read_text() == "max 100000"
+
+
+def test_a_container_without_a_cgroup_where_lxd_puts_it_is_named_in_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(lxd, "CGROUP_ROOT", tmp_path)
+    assert not lxd.set_cpu_quota("dml-local-9", 0.5)
+    warning = capsys.readouterr().err
+    assert "dml-local-9" in warning and "without the CPU cap" in warning
